@@ -1,0 +1,145 @@
+"""The backend seam: what a call's audio is relayed to, and how it talks back.
+
+One backend instance serves one call. The media session calls `open` once, then `receive` for
+each inbound event in order (never from the ACS reader itself, so a slow backend cannot stall
+the socket), then `close` exactly once, whatever happened. A backend that runs background work
+(a downstream socket reader, say) owns those tasks and cancels and awaits them in `close`.
+
+Audio crosses this seam as 16-bit little-endian mono PCM at `Backend.sample_rate` (or the
+call's rate when that is None); the session resamples, frames and paces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+AudioChannel = Literal["mixed", "unmixed"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFormat:
+    """The call's audio stream as ACS announced it in AudioMetadata."""
+
+    sample_rate: int
+    channels: int = 1
+    frame_ms: int = 20
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one 16-bit frame (640 at 16 kHz, 960 at 24 kHz)."""
+        return self.sample_rate * 2 * self.channels * self.frame_ms // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a backend knows about the call it serves."""
+
+    call_connection_id: str
+    correlation_id: str | None
+    stream: StreamFormat
+    channel: AudioChannel = "mixed"
+    bidirectional: bool = True
+    caller: str | None = None
+    callee: str | None = None
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioIn:
+    """One inbound frame of caller audio, at the backend's sample rate."""
+
+    pcm: bytes
+    participant_id: str | None = None
+    silent: bool = False
+    timestamp: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfIn:
+    """A DTMF tone the caller pressed."""
+
+    digit: str
+    participant_id: str | None = None
+    timestamp: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptIn:
+    """A transcription result streamed by ACS on the media socket."""
+
+    text: str
+    final: bool
+    participant_id: str | None = None
+    confidence: float | None = None
+    offset: int | None = None
+    duration: int | None = None
+
+
+InboundEvent = AudioIn | DtmfIn | TranscriptIn
+
+
+@dataclass(frozen=True, slots=True)
+class BackendEvent:
+    """Something a backend reports about the call (transcript, latency, error, ...).
+
+    `kind` examples: "transcript" (data: role, text), "turn_latency" (data: ms),
+    "error" (data: message, fatal), "reconnect" (data: attempt).
+    """
+
+    kind: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class MediaOutput(Protocol):
+    """The call's outbound side, as a backend sees it."""
+
+    async def play(self, pcm: bytes, *, playback_id: str | None = None) -> None:
+        """Queue audio of any length for the caller; waits while the outbound buffer is full."""
+        ...
+
+    def stop_audio(self) -> None:
+        """Barge-in: drop all queued audio and send StopAudio to ACS ahead of anything else."""
+        ...
+
+    def heard_ms(self, playback_id: str) -> float:
+        """Estimated milliseconds of `playback_id` the caller has heard so far."""
+        ...
+
+    def report(self, event: BackendEvent) -> None:
+        """Record an event on the call's state and in the logs."""
+        ...
+
+    def end(self, reason: str) -> None:
+        """End the media session (a fatal backend error); the ACS call itself stays up."""
+        ...
+
+
+class Backend(Protocol):
+    """A per-call audio backend."""
+
+    @property
+    def sample_rate(self) -> int | None:
+        """The PCM rate the backend wants both ways; None means the call's own rate."""
+        ...
+
+    async def open(self, call: CallContext, output: MediaOutput) -> None:
+        """Prepare for the call (connect downstream, open files)."""
+        ...
+
+    async def receive(self, event: InboundEvent) -> None:
+        """Handle one inbound event; called in order, one at a time."""
+        ...
+
+    async def close(self) -> None:
+        """Release everything the backend holds for the call; called exactly once."""
+        ...
+
+
+class BackendError(Exception):
+    """A backend failed; `fatal` ends the media session, otherwise the call goes on."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal

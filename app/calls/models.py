@@ -1,0 +1,121 @@
+"""Call state as the bridge keeps it: one `CallRecord` per call connection.
+
+Records are plain pydantic models so they serialise the same way to the control API and to a
+shared store (Redis). They are replaced, never mutated in place, through `CallStore.update`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_RECENT_EVENTS = 25
+MAX_TRANSCRIPT_ENTRIES = 200
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class ConnectionState(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTING = "disconnecting"
+    DISCONNECTED = "disconnected"
+
+
+class MediaState(StrEnum):
+    DISABLED = "disabled"
+    STARTING = "starting"
+    ACTIVE = "active"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class MediaFailure(BaseModel):
+    """Why media streaming failed, as ACS reported it."""
+
+    status: str | None = None
+    status_details: str | None = None
+    code: int | None = None
+    sub_code: int | None = None
+    message: str | None = None
+
+
+class EventSummary(BaseModel):
+    """A short record of one event seen for a call (callback, control action, media)."""
+
+    type: str
+    time: datetime
+    detail: str | None = None
+
+
+class MediaConnection(BaseModel):
+    """The media WebSocket of a call, as seen by the instance that holds it."""
+
+    connected: bool = False
+    instance_id: str | None = None
+    connected_at: datetime | None = None
+    disconnected_at: datetime | None = None
+    close_reason: str | None = None
+    sample_rate: int | None = None
+    frames_in: int = 0
+    frames_out: int = 0
+    malformed_frames: int = 0
+    dropped_frames: int = 0
+    dtmf: str = ""
+
+
+class TranscriptEntry(BaseModel):
+    """One final transcript line: `role` is `caller` or `agent` (or a participant id)."""
+
+    role: str
+    text: str
+    time: datetime
+
+
+class CallRecord(BaseModel):
+    """Everything the bridge knows about one call."""
+
+    model_config = ConfigDict(validate_assignment=False)
+
+    call_connection_id: str
+    server_call_id: str | None = None
+    correlation_id: str | None = None
+    direction: Direction = Direction.INBOUND
+    caller: str | None = None
+    caller_display_name: str | None = None
+    callee: str | None = None
+    connection_state: ConnectionState = ConnectionState.CONNECTING
+    media_state: MediaState = MediaState.DISABLED
+    media_failure: MediaFailure | None = None
+    media: MediaConnection = Field(default_factory=MediaConnection)
+    disconnect_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    connected_at: datetime | None = None
+    disconnected_at: datetime | None = None
+    last_event_time: datetime | None = None
+    recent_events: list[EventSummary] = Field(default_factory=list)
+    transcript: list[TranscriptEntry] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+    def with_event(
+        self, type_: str, time: datetime | None = None, detail: str | None = None
+    ) -> CallRecord:
+        """A copy with one more entry in `recent_events` (bounded) and a fresh `updated_at`."""
+        now = utcnow()
+        events = [*self.recent_events, EventSummary(type=type_, time=time or now, detail=detail)]
+        return self.model_copy(
+            update={"recent_events": events[-MAX_RECENT_EVENTS:], "updated_at": now}
+        )

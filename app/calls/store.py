@@ -1,0 +1,47 @@
+"""The call store seam: where call records live (memory now, Redis for scale-out).
+
+Every change goes through `update` with a pure function, so an implementation can make it
+atomic (a lock in memory, compare-and-set in Redis) and no update is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from app.calls.models import CallRecord
+
+Mutation = Callable[[CallRecord | None], CallRecord | None]
+"""Given the current record (None when absent), return the new one (None: leave as is)."""
+
+
+class CallStore(Protocol):
+    """Async storage of call records and one-shot claims."""
+
+    async def get(self, call_connection_id: str) -> CallRecord | None:
+        """The record of one call, or None."""
+        ...
+
+    async def list(self) -> list[CallRecord]:
+        """All known calls, newest first."""
+        ...
+
+    async def update(self, call_connection_id: str, mutate: Mutation) -> CallRecord | None:
+        """Apply `mutate` atomically to the call's record and return the stored result."""
+        ...
+
+    async def claim(self, key: str, ttl_s: float) -> bool:
+        """Claim `key` once: True for the first caller until the claim expires or is released."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Give a claim back (the work it guarded failed and may be retried)."""
+        ...
+
+    async def ping(self) -> bool:
+        """True when the store is reachable (readiness)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

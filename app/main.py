@@ -1,0 +1,41 @@
+"""The app factory and its lifespan; `app.main:app` is what uvicorn serves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import errors, health
+from app.services import build_services
+from app.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app; settings default to the environment and `.env`."""
+    settings = settings if settings is not None else Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.services = await build_services(settings, stack)
+            yield
+
+    app = FastAPI(
+        title="ACS media bridge",
+        version="0.1.0",
+        description="Bridges Azure Communication Services calls to real-time audio backends.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health.router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `app.main:app` for uvicorn, built on first access rather than at import time.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

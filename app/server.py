@@ -1,0 +1,83 @@
+"""Running the ASGI app with uvicorn: in the foreground (`acs-bridge serve`) or as a background
+task on a free port (tests, the demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """A server listening on `host:port`."""
+
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_base_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+
+def uvicorn_config(
+    app: FastAPI, host: str, port: int, *, forwarded_allow_ips: str = "*", log_config: bool = True
+) -> uvicorn.Config:
+    """Production uvicorn settings: uvloop, httptools, proxy headers (for App Service TLS)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        lifespan="on",
+        access_log=False,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=10,
+        log_config=None if not log_config else uvicorn.config.LOGGING_CONFIG,
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve_in_background(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningServer]:
+    """Serve `app` on the running loop until the block exits; port 0 picks a free port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn_config(app, host, bound_port, log_config=False)
+    config.loop = "none"
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # re-raise the startup failure
+                raise RuntimeError("server stopped during startup")
+            await asyncio.sleep(0.005)
+        yield RunningServer(host, bound_port)
+    finally:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(task, timeout=15)
+        except TimeoutError:
+            server.force_exit = True
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        sock.close()

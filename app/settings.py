@@ -1,0 +1,201 @@
+"""The service's one settings class, read from the environment and `.env`.
+
+Every field is documented in `.env.example`; the environment variable is the field name in
+upper case. Nothing else in the package reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import socket
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AudioFormatName = Literal["pcm16KMono", "pcm24KMono"]
+AudioChannel = Literal["mixed", "unmixed"]
+BackendName = Literal["echo", "recorder", "websocket", "openai", "azure-openai"]
+TurnDetection = Literal["server_vad", "semantic_vad", "none"]
+
+DEFAULT_ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
+DEFAULT_ACS_JWT_ISSUER = "https://acscallautomation.communication.azure.com"
+
+
+class ConnectionString:
+    """An ACS connection string (`endpoint=...;accesskey=...`) split into its parts."""
+
+    def __init__(self, endpoint: str, access_key: str) -> None:
+        self.endpoint = endpoint
+        self.access_key = access_key
+
+    @classmethod
+    def parse(cls, value: str) -> ConnectionString:
+        """Parse `endpoint=...;accesskey=...`; keys are case-insensitive, order free."""
+        parts: dict[str, str] = {}
+        for segment in value.split(";"):
+            if not segment.strip():
+                continue
+            key, sep, val = segment.partition("=")
+            if not sep:
+                raise ValueError("connection string segments must be key=value")
+            parts[key.strip().lower()] = val.strip()
+        endpoint = parts.get("endpoint", "")
+        access_key = parts.get("accesskey", "")
+        if not endpoint or not access_key:
+            raise ValueError("connection string needs endpoint=...;accesskey=...")
+        scheme = urlsplit(endpoint).scheme
+        if scheme not in ("http", "https"):
+            raise ValueError("connection string endpoint must be an http(s) URL")
+        # The SDK signs the endpoint's host: a trailing slash would change what it signs.
+        return cls(endpoint.rstrip("/"), access_key)
+
+
+class Settings(BaseSettings):
+    """All configuration of the bridge."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # --- ACS and public addresses -------------------------------------------------------
+    acs_connection_string: SecretStr | None = None
+    acs_endpoint: AnyHttpUrl | None = None
+    public_base_url: AnyHttpUrl | None = None
+    acs_operation_timeout_s: float = Field(default=15.0, gt=0)
+
+    # --- Media streaming options sent when answering / creating a call ---------------
+    media_audio_format: AudioFormatName = "pcm16KMono"
+    media_audio_channel: AudioChannel = "mixed"
+    media_start_on_answer: bool = True
+    media_bidirectional: bool = True
+    media_dtmf: bool = False
+
+    # --- Media plane ---------------------------------------------------------------------
+    media_backend: BackendName = "echo"
+    echo_delay_ms: int = Field(default=0, ge=0, le=10_000)
+    recordings_dir: Path = Path("recordings")
+    backend_ws_url: str | None = None
+    backend_ws_sample_rate: int | None = Field(default=None, ge=8000, le=48000)
+    media_outbound_lead_ms: int = Field(default=80, ge=20, le=1000)
+    media_outbound_buffer_ms: int = Field(default=30_000, ge=100)
+    media_inbound_queue_frames: int = Field(default=100, ge=1)
+    max_concurrent_calls: int = Field(default=200, ge=1)
+    media_idle_timeout_s: float = Field(default=30.0, gt=0)
+    max_call_duration_s: float = Field(default=4 * 3600.0, gt=0)
+    media_max_message_bytes: int = Field(default=256 * 1024, ge=4096)
+
+    # --- OpenAI / Azure OpenAI Realtime -------------------------------------------------
+    openai_api_key: SecretStr | None = None
+    openai_realtime_model: str = "gpt-realtime"
+    openai_base_url: str | None = None
+    azure_openai_endpoint: AnyHttpUrl | None = None
+    azure_openai_deployment: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    realtime_instructions: str = (
+        "You are a helpful voice assistant on a phone call. Keep answers short and natural."
+    )
+    realtime_instructions_file: Path | None = None
+    realtime_voice: str = "alloy"
+    realtime_turn_detection: TurnDetection = "server_vad"
+    realtime_vad_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    realtime_vad_prefix_padding_ms: int = Field(default=300, ge=0)
+    realtime_vad_silence_duration_ms: int = Field(default=500, ge=0)
+    realtime_vad_eagerness: Literal["low", "medium", "high", "auto"] = "auto"
+    realtime_input_transcription: bool = True
+    realtime_transcription_model: str = "gpt-4o-mini-transcribe"
+    realtime_greeting: str | None = None
+    realtime_append_ms: int = Field(default=60, ge=20, le=1000)
+
+    # --- Security --------------------------------------------------------------------------
+    acs_resource_id: str | None = None
+    acs_jwks_url: str = DEFAULT_ACS_JWKS_URL
+    acs_jwt_issuer: str = DEFAULT_ACS_JWT_ISSUER
+    acs_jwt_leeway_s: int = Field(default=60, ge=0, le=600)
+    eventgrid_secret: SecretStr | None = None
+    eventgrid_entra_audience: str | None = None
+    eventgrid_entra_tenant_id: str | None = None
+    control_api_key: SecretStr | None = None
+    allow_insecure_development: bool = False
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # --- Scale-out ---------------------------------------------------------------------------
+    redis_url: SecretStr | None = None
+    redis_key_prefix: str = "acsbridge:"
+    call_state_ttl_s: int = Field(default=24 * 3600, ge=60)
+    instance_id: str = Field(default_factory=socket.gethostname)
+
+    # --- Operations ----------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    applicationinsights_connection_string: SecretStr | None = None
+    host: str = "0.0.0.0"
+    port: int = Field(default=8000, ge=0, le=65535)
+    forwarded_allow_ips: str = "*"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("acs_connection_string")
+    @classmethod
+    def _valid_connection_string(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            ConnectionString.parse(value.get_secret_value())
+            return value
+        return None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.media_backend == "websocket" and not self.backend_ws_url:
+            raise ValueError("MEDIA_BACKEND=websocket needs BACKEND_WS_URL")
+        if self.media_backend == "azure-openai" and not (
+            self.azure_openai_endpoint and self.azure_openai_deployment
+        ):
+            raise ValueError(
+                "MEDIA_BACKEND=azure-openai needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT"
+            )
+        return self
+
+    # --- Derived values ------------------------------------------------------------------------
+    @property
+    def acs_configured(self) -> bool:
+        """True when a real ACS resource (connection string or endpoint) is configured."""
+        return self.acs_connection_string is not None or self.acs_endpoint is not None
+
+    @cached_property
+    def connection_string(self) -> ConnectionString | None:
+        """The parsed connection string, if one is set."""
+        if self.acs_connection_string is None:
+            return None
+        return ConnectionString.parse(self.acs_connection_string.get_secret_value())
+
+    @property
+    def sample_rate(self) -> int:
+        """The call's audio sample rate implied by MEDIA_AUDIO_FORMAT."""
+        return 24000 if self.media_audio_format == "pcm24KMono" else 16000
+
+    def public_url(self, path: str) -> str:
+        """An absolute https URL on the public origin (for callback URIs)."""
+        if self.public_base_url is None:
+            raise ValueError("PUBLIC_BASE_URL is not set")
+        return str(self.public_base_url).rstrip("/") + path
+
+    def public_ws_url(self, path: str) -> str:
+        """The wss:// (or ws:// for a plain-http origin) URL of a WebSocket route."""
+        url = self.public_url(path)
+        if url.startswith("https://"):
+            return "wss://" + url[len("https://") :]
+        return "ws://" + url[len("http://") :]
