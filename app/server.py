@@ -51,16 +51,25 @@ def uvicorn_config(
     )
 
 
-@contextlib.asynccontextmanager
-async def serve_in_background(
-    app: FastAPI, host: str = "127.0.0.1", port: int = 0
-) -> AsyncIterator[RunningServer]:
-    """Serve `app` on the running loop until the block exits; port 0 picks a free port."""
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening-ready TCP socket; port 0 picks a free port (read it with getsockname)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
-    config = uvicorn_config(app, host, bound_port, log_config=False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve_in_background(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None
+) -> AsyncIterator[RunningServer]:
+    """Serve `app` on the running loop until the block exits.
+
+    Pass `sock` (from `bind_socket`) when the app's settings must know its port beforehand.
+    """
+    sock = sock if sock is not None else bind_socket(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    config = uvicorn_config(app, bound_host, bound_port, log_config=False)
     config.loop = "none"
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -70,7 +79,7 @@ async def serve_in_background(
                 task.result()  # re-raise the startup failure
                 raise RuntimeError("server stopped during startup")
             await asyncio.sleep(0.005)
-        yield RunningServer(host, bound_port)
+        yield RunningServer(bound_host, bound_port)
     finally:
         server.should_exit = True
         try:
