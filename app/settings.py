@@ -67,6 +67,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # `.env.example` leaves unset values empty: empty means "use the default".
+        env_ignore_empty=True,
     )
 
     # --- ACS and public addresses -------------------------------------------------------
