@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     control_api_key: SecretStr | None = None
     allow_insecure_development: bool = False
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    request_body_timeout_s: float = Field(default=30.0, gt=0)
 
     # --- Scale-out ---------------------------------------------------------------------------
     redis_url: SecretStr | None = None

@@ -1,0 +1,1 @@
+"""Authentication of ACS, Event Grid and control API requests, and limits on hostile input."""
