@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import errors, health
+from app.api import callbacks, calls, errors, eventgrid, health
 from app.services import build_services
 from app.settings import Settings
 
@@ -31,6 +31,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(eventgrid.router)
+    app.include_router(callbacks.router)
+    app.include_router(calls.router)
     return app
 
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.emulator import AcsEmulator
+from app.main import create_app
+from app.server import bind_socket, serve_in_background
+from app.services import Services
+from app.settings import Settings
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -29,3 +37,63 @@ async def emulator() -> AsyncIterator[AcsEmulator]:
     """A started ACS emulator on 127.0.0.1:0 (HMAC-checked REST, callbacks, Event Grid)."""
     async with AcsEmulator() as emu:
         yield emu
+
+
+@dataclass
+class LiveApp:
+    """The app served on a real socket, with a client for its HTTP API."""
+
+    app: FastAPI
+    settings: Settings
+    base_url: str
+    client: httpx.AsyncClient
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.base_url}/api/incomingCall"
+
+
+AppFactory = Callable[..., AbstractAsyncContextManager[LiveApp]]
+
+
+def app_settings(port: int, emulator: AcsEmulator | None, **overrides: Any) -> Settings:
+    """Settings for an app on 127.0.0.1:`port` whose ACS is `emulator`."""
+    values: dict[str, Any] = {
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "allow_insecure_development": True,
+        "acs_operation_timeout_s": 5.0,
+    }
+    if emulator is not None:
+        values["acs_connection_string"] = emulator.connection_string
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def start_app(emulator: AcsEmulator) -> AppFactory:
+    """Start the app on a free port against the emulator; keyword args override settings."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[LiveApp]:
+        sock = bind_socket()
+        settings = app_settings(sock.getsockname()[1], emulator, **overrides)
+        app = create_app(settings)
+        async with (
+            serve_in_background(app, sock=sock) as server,
+            httpx.AsyncClient(base_url=server.base_url, timeout=10) as client,
+        ):
+            yield LiveApp(app, settings, server.base_url, client)
+
+    return start
+
+
+@pytest.fixture
+async def live_app(start_app: AppFactory) -> AsyncIterator[LiveApp]:
+    """The app with default test settings, against the `emulator` fixture."""
+    async with start_app() as live:
+        yield live

@@ -25,7 +25,7 @@ class BodyRejection:
     message: str
 
 
-class BodyRejected(Exception):  # noqa: N818 (internal signal, not an error to report)
+class BodyRejected(Exception):
     """Raised into the app's `receive()` once the body broke a limit."""
 
 

@@ -37,15 +37,15 @@ class AuthenticationError(SecurityError):
     """The request carries no valid credentials (HTTP 401)."""
 
 
-class MissingCredentials(AuthenticationError):  # noqa: N818
+class MissingCredentials(AuthenticationError):
     default_reason = "missing credentials"
 
 
-class InvalidCredentials(AuthenticationError):  # noqa: N818
+class InvalidCredentials(AuthenticationError):
     default_reason = "invalid credentials"
 
 
-class InvalidToken(AuthenticationError):  # noqa: N818
+class InvalidToken(AuthenticationError):
     default_reason = "invalid token"
 
 
@@ -85,7 +85,7 @@ class MissingClaim(InvalidToken):
     default_reason = "token lacks a required claim"
 
 
-class KeySetUnavailable(SecurityError):  # noqa: N818
+class KeySetUnavailable(SecurityError):
     """The signing keys could not be fetched and none cached matches (HTTP 503)."""
 
     default_reason = "signing keys unavailable"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.settings import Settings
 
 
-class InsecureConfiguration(RuntimeError):  # noqa: N818 (named for what it reports)
+class InsecureConfiguration(RuntimeError):
     """The service would be reachable from the internet without authentication."""
 
 

@@ -1,0 +1,34 @@
+"""Call Automation callbacks: CloudEvents arrays posted by ACS to our callback URI."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.api.deps import ServicesDep
+from app.api.errors import ApiError
+from app.calls.events import EventParseError, load_json_array, parse_callback_events
+
+router = APIRouter(prefix="/api", tags=["callbacks"])
+
+
+@router.post(
+    "/callbacks",
+    summary="Call Automation callback events (array of CloudEvents)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}
+            },
+        }
+    },
+    responses={200: {"description": "Events applied"}, 400: {"description": "Malformed events"}},
+)
+async def callbacks(request: Request, services: ServicesDep) -> JSONResponse:
+    try:
+        events = parse_callback_events(load_json_array(await request.body()))
+    except EventParseError as exc:
+        raise ApiError(400, "invalid_event", str(exc)) from exc
+    await services.intake.apply_callbacks(events)
+    return JSONResponse({"applied": len(events)})

@@ -1,0 +1,73 @@
+"""The Event Grid webhook: subscription handshakes and IncomingCall deliveries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.api.deps import ServicesDep
+from app.api.errors import ApiError
+from app.calls.control import CallControlError
+from app.calls.events import EventParseError, load_json_array, parse_grid_events
+
+router = APIRouter(prefix="/api", tags=["event grid"])
+
+_DELIVERY_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "id": "d5546be8-227a-4db8-b2c3-4f06fd675fd6",
+        "eventType": "Microsoft.Communication.IncomingCall",
+        "data": {"incomingCallContext": "...", "from": {"rawId": "4:+14255550123"}},
+    }
+]
+
+
+@router.post(
+    "/incomingCall",
+    summary="Event Grid deliveries (Event Grid or CloudEvents schema)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": {"type": "object"}},
+                    "example": _DELIVERY_EXAMPLE,
+                }
+            },
+        }
+    },
+    responses={
+        200: {"description": "Handshake answered, or events accepted"},
+        400: {"description": "Malformed delivery"},
+        502: {"description": "ACS failed to answer: Event Grid retries"},
+    },
+)
+async def incoming_call(request: Request, services: ServicesDep) -> JSONResponse:
+    try:
+        events = parse_grid_events(load_json_array(await request.body()))
+        outcome = await services.intake.handle_grid_events(events)
+    except EventParseError as exc:
+        raise ApiError(400, "invalid_event", str(exc)) from exc
+    except CallControlError as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from exc
+    if outcome.validation_response is not None:
+        return JSONResponse({"validationResponse": outcome.validation_response})
+    return JSONResponse(
+        {
+            "answered": list(outcome.answered),
+            "duplicates": outcome.duplicates,
+            "ignored": outcome.ignored,
+        }
+    )
+
+
+@router.options("/incomingCall", summary="CloudEvents webhook validation handshake")
+async def incoming_call_handshake(
+    webhook_request_origin: str | None = Header(default=None),
+    webhook_request_rate: str | None = Header(default=None),
+) -> Response:
+    headers = {"WebHook-Allowed-Origin": webhook_request_origin or "*", "Allow": "POST, OPTIONS"}
+    if webhook_request_rate:
+        headers["WebHook-Allowed-Rate"] = "*"
+    return Response(status_code=200, headers=headers)

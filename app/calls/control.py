@@ -1,0 +1,224 @@
+"""Call control through the official Call Automation SDK; SDK errors translated here, once.
+
+CallControlError            base: `status` is the HTTP status the edge answers with
+├── AcsNotConfigured        503  no ACS resource (nor emulator) is configured
+├── CallNotFound            404  ACS does not know the call (ResourceNotFoundError)
+├── CallConflict            409  the call is not in a state for this (ResourceExistsError)
+└── AcsUnavailable          502  ACS failed, refused our credentials, or timed out
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from azure.communication.callautomation import (
+    AudioFormat,
+    CommunicationUserIdentifier,
+    MediaStreamingAudioChannelType,
+    MediaStreamingContentType,
+    MediaStreamingOptions,
+    PhoneNumberIdentifier,
+    StreamingTransportType,
+)
+from azure.communication.callautomation.aio import CallAutomationClient
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+
+from app.calls.events import IncomingCall
+from app.settings import AudioChannel, AudioFormatName, Settings
+
+log = logging.getLogger(__name__)
+
+
+class CallControlError(Exception):
+    status = 500
+    code = "call_control_error"
+
+
+class AcsNotConfigured(CallControlError):
+    status = 503
+    code = "acs_not_configured"
+
+
+class CallNotFound(CallControlError):
+    status = 404
+    code = "call_not_found"
+
+
+class CallConflict(CallControlError):
+    status = 409
+    code = "conflict"
+
+
+class AcsUnavailable(CallControlError):
+    status = 502
+    code = "acs_error"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaOptions:
+    """Media streaming choices for one call (defaults come from settings)."""
+
+    audio_format: AudioFormatName
+    channel: AudioChannel
+    start_on_connect: bool
+    bidirectional: bool
+    dtmf: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MediaOptions:
+        return cls(
+            audio_format=settings.media_audio_format,
+            channel=settings.media_audio_channel,
+            start_on_connect=settings.media_start_on_answer,
+            bidirectional=settings.media_bidirectional,
+            dtmf=settings.media_dtmf,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCall:
+    call_connection_id: str
+    server_call_id: str | None
+    correlation_id: str | None
+
+
+class CallControl:
+    """Answer, place, stream and hang up calls through ACS."""
+
+    def __init__(self, client: CallAutomationClient | None, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    @property
+    def configured(self) -> bool:
+        return self._client is not None
+
+    async def answer(self, incoming: IncomingCall) -> PlacedCall:
+        """Answer an IncomingCall with media streaming options from settings."""
+        client = self._require_client()
+        query = f"?correlationId={incoming.correlation_id or ''}"
+        media = self.media_streaming_options(MediaOptions.from_settings(self._settings), query)
+        async with _Translated("answer"):
+            props = await client.answer_call(
+                incoming.incoming_call_context,
+                self._settings.public_url("/api/callbacks") + query,
+                operation_context=f"answer:{incoming.event_id}",
+                media_streaming=media,
+            )
+        return _placed(props)
+
+    async def create(
+        self, target: str, source_caller_id: str | None, media: MediaOptions
+    ) -> PlacedCall:
+        """Place an outbound call to a phone number (`+1...`) or an ACS user (`8:acs:...`)."""
+        client = self._require_client()
+        tag = uuid.uuid4().hex
+        query = f"?callTag={tag}"
+        target_id: PhoneNumberIdentifier | CommunicationUserIdentifier = (
+            PhoneNumberIdentifier(target)
+            if target.startswith("+")
+            else CommunicationUserIdentifier(target)
+        )
+        async with _Translated("create"):
+            props = await client.create_call(
+                target_id,
+                self._settings.public_url("/api/callbacks") + query,
+                source_caller_id_number=(
+                    PhoneNumberIdentifier(source_caller_id) if source_caller_id else None
+                ),
+                operation_context=f"create:{tag}",
+                media_streaming=self.media_streaming_options(media, query),
+            )
+        return _placed(props)
+
+    async def start_media(self, call_connection_id: str) -> None:
+        client = self._require_client()
+        async with _Translated("start media streaming"):
+            await client.get_call_connection(call_connection_id).start_media_streaming(
+                operation_context="control:start"
+            )
+
+    async def stop_media(self, call_connection_id: str) -> None:
+        client = self._require_client()
+        async with _Translated("stop media streaming"):
+            await client.get_call_connection(call_connection_id).stop_media_streaming(
+                operation_context="control:stop"
+            )
+
+    async def hang_up(self, call_connection_id: str, *, for_everyone: bool) -> None:
+        client = self._require_client()
+        async with _Translated("hang up"):
+            await client.get_call_connection(call_connection_id).hang_up(for_everyone)
+
+    def media_streaming_options(
+        self, media: MediaOptions, query: str = ""
+    ) -> MediaStreamingOptions:
+        """The SDK's MediaStreamingOptions for `media`, streaming to our `/ws`."""
+        return MediaStreamingOptions(
+            transport_url=self._settings.public_ws_url("/ws") + query,
+            transport_type=StreamingTransportType.WEBSOCKET,
+            content_type=MediaStreamingContentType.AUDIO,
+            audio_channel_type=(
+                MediaStreamingAudioChannelType.UNMIXED
+                if media.channel == "unmixed"
+                else MediaStreamingAudioChannelType.MIXED
+            ),
+            start_media_streaming=media.start_on_connect,
+            enable_bidirectional=media.bidirectional,
+            audio_format=(
+                AudioFormat.PCM24_K_MONO
+                if media.audio_format == "pcm24KMono"
+                else AudioFormat.PCM16_K_MONO
+            ),
+            enable_dtmf_tones=media.dtmf,
+        )
+
+    def _require_client(self) -> CallAutomationClient:
+        if self._client is None:
+            raise AcsNotConfigured("no ACS resource is configured (ACS_CONNECTION_STRING)")
+        return self._client
+
+
+def _placed(props: object) -> PlacedCall:
+    call_id = getattr(props, "call_connection_id", None)
+    if not isinstance(call_id, str) or not call_id:
+        raise AcsUnavailable("ACS answered without a call connection id")
+    return PlacedCall(
+        call_connection_id=call_id,
+        server_call_id=getattr(props, "server_call_id", None),
+        correlation_id=getattr(props, "correlation_id", None),
+    )
+
+
+class _Translated:
+    """Turn the SDK's exceptions into CallControlError subclasses."""
+
+    def __init__(self, operation: str) -> None:
+        self._operation = operation
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, CallControlError):
+            return False
+        if isinstance(exc, ResourceNotFoundError):
+            raise CallNotFound(f"ACS does not know this call ({self._operation})") from exc
+        if isinstance(exc, ResourceExistsError):
+            raise CallConflict(f"ACS refused to {self._operation}: {_message(exc)}") from exc
+        if isinstance(exc, AzureError | TimeoutError | OSError):
+            log.warning("ACS %s failed: %s", self._operation, type(exc).__name__)
+            raise AcsUnavailable(f"ACS failed to {self._operation}: {_message(exc)}") from exc
+        return False
+
+
+def _message(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc)
+    # The first line only: SDK messages append the whole response, headers included.
+    return str(message).splitlines()[0][:300]

@@ -1,0 +1,210 @@
+"""Parsing what ACS and Event Grid post to us (pure, no I/O).
+
+    EventParseError          the body is not what the sender's schema promises (HTTP 400)
+
+Event Grid deliveries come in the Event Grid schema or the CloudEvents schema, both as arrays;
+Call Automation callbacks are arrays of CloudEvents 1.0. Unknown event types parse fine: the
+caller decides to ignore them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+INCOMING_CALL = "Microsoft.Communication.IncomingCall"
+SUBSCRIPTION_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
+CALLBACK_PREFIX = "Microsoft.Communication."
+
+
+class EventParseError(ValueError):
+    """A delivery that cannot be understood; the message is safe to return to the sender."""
+
+
+@dataclass(frozen=True, slots=True)
+class GridEvent:
+    """One Event Grid event, whichever schema carried it."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+    time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """The fields of `Microsoft.Communication.IncomingCall` the bridge uses."""
+
+    event_id: str
+    incoming_call_context: str
+    caller: str | None
+    callee: str | None
+    caller_display_name: str | None
+    server_call_id: str | None
+    correlation_id: str | None
+    custom_context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def context_digest(self) -> str:
+        """A short stable digest of the (long, secret) incoming call context, for claims."""
+        return hashlib.sha256(self.incoming_call_context.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackEvent:
+    """One Call Automation callback event."""
+
+    id: str
+    name: str  # "CallConnected", "MediaStreamingStarted", ... (without the namespace)
+    call_connection_id: str
+    time: datetime | None
+    data: dict[str, Any]
+
+    @property
+    def correlation_id(self) -> str | None:
+        return _opt_str(self.data.get("correlationId"))
+
+    @property
+    def server_call_id(self) -> str | None:
+        return _opt_str(self.data.get("serverCallId"))
+
+    @property
+    def result(self) -> dict[str, Any]:
+        info = self.data.get("resultInformation")
+        return info if isinstance(info, dict) else {}
+
+
+def load_json_array(body: bytes) -> list[dict[str, Any]]:
+    """Decode a JSON array of objects, or raise EventParseError saying what is wrong."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventParseError("body is not valid JSON") from exc
+    if isinstance(decoded, dict):
+        # A single event outside an array is a common client mistake; accept it as a batch of 1.
+        decoded = [decoded]
+    if not isinstance(decoded, list):
+        raise EventParseError("body must be a JSON array of events")
+    for index, item in enumerate(decoded):
+        if not isinstance(item, dict):
+            raise EventParseError(f"event {index} is not a JSON object")
+    return decoded
+
+
+def parse_grid_events(items: list[dict[str, Any]]) -> list[GridEvent]:
+    """Event Grid events from either schema (`eventType` or CloudEvents `type`)."""
+    events = []
+    for index, item in enumerate(items):
+        event_type = item.get("eventType", item.get("type"))
+        event_id = item.get("id")
+        if not isinstance(event_type, str) or not event_type:
+            raise EventParseError(f"event {index} has no eventType/type string")
+        if not isinstance(event_id, str) or not event_id:
+            raise EventParseError(f"event {index} has no id string")
+        data = item.get("data", {})
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise EventParseError(f"event {index} data must be an object")
+        events.append(
+            GridEvent(
+                event_id, event_type, data, _parse_time(item.get("eventTime", item.get("time")))
+            )
+        )
+    return events
+
+
+def validation_code(event: GridEvent) -> str:
+    """The code of a SubscriptionValidationEvent."""
+    code = event.data.get("validationCode")
+    if not isinstance(code, str) or not code:
+        raise EventParseError("SubscriptionValidationEvent without a validationCode string")
+    return code
+
+
+def parse_incoming_call(event: GridEvent) -> IncomingCall:
+    """The IncomingCall fields; the context is required, the rest is best effort."""
+    data = event.data
+    context = data.get("incomingCallContext")
+    if not isinstance(context, str) or not context:
+        raise EventParseError("IncomingCall without an incomingCallContext string")
+    custom = data.get("customContext")
+    return IncomingCall(
+        event_id=event.id,
+        incoming_call_context=context,
+        caller=identifier_raw_id(data.get("from")),
+        callee=identifier_raw_id(data.get("to")),
+        caller_display_name=_opt_str(data.get("callerDisplayName")),
+        server_call_id=_opt_str(data.get("serverCallId")),
+        correlation_id=_opt_str(data.get("correlationId")),
+        custom_context=custom if isinstance(custom, dict) else {},
+    )
+
+
+def parse_callback_events(items: list[dict[str, Any]]) -> list[CallbackEvent]:
+    """Callback CloudEvents; old payloads carry the type in `data.type`."""
+    events = []
+    for index, item in enumerate(items):
+        data = item.get("data")
+        if not isinstance(data, dict):
+            raise EventParseError(f"event {index} has no data object")
+        event_type = item.get("type", data.get("type"))
+        if not isinstance(event_type, str) or not event_type:
+            raise EventParseError(f"event {index} has no type string")
+        call_id = data.get("callConnectionId")
+        if not isinstance(call_id, str) or not call_id:
+            raise EventParseError(f"event {index} has no data.callConnectionId string")
+        event_id = item.get("id")
+        events.append(
+            CallbackEvent(
+                id=event_id if isinstance(event_id, str) else "",
+                name=event_type.removeprefix(CALLBACK_PREFIX),
+                call_connection_id=call_id,
+                time=_parse_time(item.get("time")),
+                data=data,
+            )
+        )
+    return events
+
+
+def identifier_raw_id(model: object) -> str | None:
+    """The raw id of an ACS identifier model (`rawId`, or built from its kind)."""
+    if not isinstance(model, dict):
+        return None
+    raw = model.get("rawId")
+    if isinstance(raw, str) and raw:
+        return raw
+    phone = model.get("phoneNumber")
+    if isinstance(phone, dict) and isinstance(phone.get("value"), str):
+        return f"4:{phone['value']}"
+    for kind in ("communicationUser", "microsoftTeamsUser", "microsoftTeamsApp"):
+        inner = model.get(kind)
+        if isinstance(inner, dict):
+            for key in ("id", "userId", "appId"):
+                if isinstance(inner.get(key), str):
+                    return str(inner[key])
+    return None
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    # ACS writes 7 fractional digits; fromisoformat takes at most 6.
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(digits) :]
+        text = f"{head}.{digits[:6]}{tz}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,94 @@
+"""Turning Event Grid deliveries and ACS callbacks into calls and state changes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.calls import state
+from app.calls.control import CallControl, CallControlError
+from app.calls.events import (
+    INCOMING_CALL,
+    SUBSCRIPTION_VALIDATION,
+    CallbackEvent,
+    GridEvent,
+    parse_incoming_call,
+    validation_code,
+)
+from app.calls.store import CallStore
+
+log = logging.getLogger(__name__)
+
+# Event Grid retries for up to 24 h; a claim must outlive the retries it deduplicates.
+CLAIM_TTL_S = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What a delivery did: a validation code to echo, calls answered, duplicates skipped."""
+
+    validation_response: str | None = None
+    answered: tuple[str, ...] = ()
+    duplicates: int = 0
+    ignored: int = 0
+
+
+class CallIntake:
+    """Answers incoming calls exactly once and applies callbacks to call state."""
+
+    def __init__(self, store: CallStore, control: CallControl) -> None:
+        self._store = store
+        self._control = control
+
+    async def handle_grid_events(self, events: list[GridEvent]) -> DeliveryOutcome:
+        """Process an Event Grid batch in order."""
+        answered: list[str] = []
+        duplicates = ignored = 0
+        for event in events:
+            if event.type == SUBSCRIPTION_VALIDATION:
+                return DeliveryOutcome(validation_response=validation_code(event))
+            if event.type != INCOMING_CALL:
+                ignored += 1
+                continue
+            call_id = await self._answer_once(event)
+            if call_id is None:
+                duplicates += 1
+            else:
+                answered.append(call_id)
+        return DeliveryOutcome(answered=tuple(answered), duplicates=duplicates, ignored=ignored)
+
+    async def apply_callbacks(self, events: list[CallbackEvent]) -> None:
+        """Fold callback events into call state, in delivery order."""
+        for event in events:
+            await self._store.update(event.call_connection_id, state.apply_callback(event))
+
+    async def _answer_once(self, event: GridEvent) -> str | None:
+        incoming = parse_incoming_call(event)
+        # Two keys: a retry keeps the event id; a re-published event keeps the context.
+        keys = (f"incoming:event:{event.id}", f"incoming:ctx:{incoming.context_digest}")
+        claimed: list[str] = []
+        for key in keys:
+            if not await self._store.claim(key, CLAIM_TTL_S):
+                for held in claimed:
+                    await self._store.release(held)
+                log.info("incoming call event %s already handled", event.id)
+                return None
+            claimed.append(key)
+        try:
+            placed = await self._control.answer(incoming)
+        except CallControlError:
+            # Let Event Grid's retry (or another instance) try again.
+            for key in claimed:
+                await self._store.release(key)
+            raise
+        await self._store.update(
+            placed.call_connection_id, state.new_inbound_call(placed.call_connection_id, incoming)
+        )
+        log.info(
+            "answered incoming call",
+            extra={
+                "call_connection_id": placed.call_connection_id,
+                "correlation_id": incoming.correlation_id,
+            },
+        )
+        return placed.call_connection_id
