@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import callbacks, calls, errors, eventgrid, health
+from app.api import callbacks, calls, errors, eventgrid, health, media
 from app.services import build_services
 from app.settings import Settings
 
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(eventgrid.router)
     app.include_router(callbacks.router)
     app.include_router(calls.router)
+    app.include_router(media.router)
     return app
 
 

@@ -1,0 +1,52 @@
+"""The `/ws` route ACS connects to: thin, it admits the socket and runs a MediaSession."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, WebSocket
+
+from app.api.deps import get_ws_services
+from app.media.registry import TooManyCalls
+from app.media.session import CallIdentity, MediaSession
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+@router.websocket("/ws")
+async def media_socket(websocket: WebSocket) -> None:
+    services = get_ws_services(websocket)
+    call = call_identity(websocket)
+    try:
+        services.media.admit()
+    except TooManyCalls as exc:
+        await websocket.accept()
+        await websocket.close(code=1013, reason=str(exc)[:120])
+        log.warning(
+            "refused media socket: %s", exc, extra={"call_connection_id": call.call_connection_id}
+        )
+        return
+    await websocket.accept()
+    settings = services.settings
+    session = MediaSession(
+        websocket,
+        call,
+        settings=settings,
+        store=services.store,
+        backend_factory=lambda: services.backend_factory(settings),
+    )
+    async with services.media.hold(session):
+        await session.run()
+
+
+def call_identity(websocket: WebSocket) -> CallIdentity:
+    """The call a socket belongs to: ACS's upgrade headers, else the transport URL's query."""
+    headers, query = websocket.headers, websocket.query_params
+    call_id = headers.get("x-ms-call-connection-id") or query.get("callConnectionId")
+    correlation = headers.get("x-ms-call-correlation-id") or query.get("correlationId")
+    if not call_id:
+        # Without a call id, the correlation id still ties the socket to its call's logs.
+        call_id = f"unknown-{correlation}" if correlation else f"unknown-{id(websocket):x}"
+    return CallIdentity(call_connection_id=call_id[:256], correlation_id=correlation)

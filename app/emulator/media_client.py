@@ -1,0 +1,258 @@
+"""The far end of a media stream, as ACS plays it: connects to the transport URL with ACS's
+headers, sends AudioMetadata then one AudioData every 20 ms on an absolute schedule, and
+records everything that comes back (audio frames and StopAudio, in order, with arrival times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+import wave
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import soxr
+from websockets.asyncio.client import ClientConnection, connect
+
+from app.emulator.media_handler import TokenSource
+from app.emulator.state import EmulatedCall
+
+FRAME_MS = 20
+
+
+def bundled_speech(sample_rate: int = 16000) -> bytes:
+    """The project's short speech recording as PCM16 mono at `sample_rate`."""
+    path = resources.files("app").joinpath("assets/caller-16k.wav")
+    with path.open("rb") as raw, wave.open(raw) as wav:
+        pcm = wav.readframes(wav.getnframes())
+        rate = wav.getframerate()
+    if rate == sample_rate:
+        return bytes(pcm)
+    samples = np.frombuffer(pcm, dtype="<i2")
+    out = soxr.resample(samples, rate, sample_rate)
+    return np.asarray(out, dtype="<i2").tobytes()
+
+
+def tone(sample_rate: int, seconds: float, freq: float = 440.0, amplitude: float = 0.3) -> bytes:
+    """A sine tone as PCM16 mono."""
+    t = np.arange(int(sample_rate * seconds)) / sample_rate
+    return (np.sin(2 * np.pi * freq * t) * amplitude * 32767).astype("<i2").tobytes()
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message from the service: `kind` is "audio" or "stop"."""
+
+    kind: str
+    at: float
+    pcm: bytes = b""
+
+
+@dataclass
+class StreamScript:
+    """What the far end sends."""
+
+    audio: bytes | None = None  # PCM at the stream's rate; None: the bundled speech
+    loop: bool = True
+    participants: Sequence[str | None] = (None,)
+    dtmf: Sequence[tuple[int, str]] = ()  # (frame index, digit)
+    injected: Sequence[tuple[int, str | bytes]] = ()  # (frame index, raw message): bad frames
+    max_frames: int | None = None
+    silent_after_audio: bool = False
+
+
+@dataclass
+class MediaStream:
+    """One media WebSocket to the service."""
+
+    url: str
+    call_connection_id: str
+    correlation_id: str
+    sample_rate: int = 16000
+    script: StreamScript = field(default_factory=StreamScript)
+    token_source: TokenSource | None = None
+    received: list[Received] = field(default_factory=list)
+    frames_sent: int = 0
+    close_code: int | None = None
+    close_reason: str | None = None
+    _socket: ClientConnection | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.sample_rate * 2 * FRAME_MS // 1000
+
+    @property
+    def audio_received(self) -> list[Received]:
+        return [r for r in self.received if r.kind == "audio"]
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    async def open(self) -> None:
+        """Connect and start streaming; raises if the service refuses the socket."""
+        headers = {
+            "x-ms-call-connection-id": self.call_connection_id,
+            "x-ms-call-correlation-id": self.correlation_id,
+        }
+        if self.token_source is not None:
+            headers["Authorization"] = f"Bearer {self.token_source.mint()}"
+        self._socket = await connect(
+            self.url, additional_headers=headers, max_size=None, open_timeout=10
+        )
+        self._tasks = [
+            asyncio.create_task(self._send_loop(self._socket)),
+            asyncio.create_task(self._receive_loop(self._socket)),
+        ]
+
+    async def close(self) -> None:
+        """Close the socket (ACS ending the stream) and stop both loops."""
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await self._socket.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    async def send_raw(self, message: str | bytes) -> None:
+        """Send one raw message now (tests of hostile input)."""
+        assert self._socket is not None
+        await self._socket.send(message)
+
+    async def wait_for(self, predicate: Any, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until `predicate(self)` is true."""
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+
+    async def wait_closed(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        await self.wait_for(lambda s: s.closed, timeout)
+
+    async def _send_loop(self, socket: ClientConnection) -> None:
+        script = self.script
+        audio = script.audio if script.audio is not None else bundled_speech(self.sample_rate)
+        size = self.frame_bytes
+        frames = [audio[i : i + size] for i in range(0, len(audio) - size + 1, size)] or [
+            bytes(size)
+        ]
+        await socket.send(
+            json.dumps(
+                {
+                    "kind": "AudioMetadata",
+                    "audioMetadata": {
+                        "subscriptionId": self.call_connection_id,
+                        "encoding": "PCM",
+                        "sampleRate": self.sample_rate,
+                        "channels": 1,
+                        "length": size,
+                    },
+                }
+            )
+        )
+        dtmf = dict(script.dtmf)
+        injected: dict[int, list[str | bytes]] = {}
+        for index, raw in script.injected:
+            injected.setdefault(index, []).append(raw)
+        start = time.monotonic()
+        index = 0
+        while script.max_frames is None or index < script.max_frames:
+            if index >= len(frames) and not script.loop and not script.silent_after_audio:
+                break
+            for raw in injected.get(index, ()):
+                await socket.send(raw)
+            if index in dtmf:
+                await socket.send(
+                    json.dumps({"kind": "DtmfData", "dtmfData": {"data": dtmf[index]}})
+                )
+            silent = index >= len(frames) and not script.loop
+            pcm = bytes(size) if silent else frames[index % len(frames)]
+            data = base64.b64encode(pcm).decode()
+            stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            for participant in script.participants:
+                body: dict[str, Any] = {"timestamp": stamp, "data": data, "silent": silent}
+                if participant is not None:
+                    body["participantRawID"] = participant
+                await socket.send(json.dumps({"kind": "AudioData", "audioData": body}))
+                self.frames_sent += 1
+            index += 1
+            delay = start + index * FRAME_MS / 1000 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def _receive_loop(self, socket: ClientConnection) -> None:
+        try:
+            async for message in socket:
+                self._record(message)
+        except Exception:  # noqa: S110 (a dropped socket is an outcome the tests read, not an error)
+            pass
+        finally:
+            self.close_code = socket.close_code if socket.close_code is not None else 1006
+            self.close_reason = socket.close_reason
+            self._changed.set()
+
+    def _record(self, message: str | bytes) -> None:
+        now = time.monotonic()
+        try:
+            decoded = json.loads(message)
+        except ValueError:
+            return
+        kind = decoded.get("Kind", decoded.get("kind"))
+        if kind == "StopAudio":
+            self.received.append(Received("stop", now))
+        elif kind == "AudioData":
+            body = decoded.get("AudioData") or decoded.get("audioData") or {}
+            data = body.get("Data", body.get("data", ""))
+            self.received.append(Received("audio", now, base64.b64decode(data)))
+        self._changed.set()
+
+
+class MediaClient:
+    """The emulator's MediaHandler: one MediaStream per call whose streaming starts."""
+
+    def __init__(
+        self, script: StreamScript | None = None, *, token_source: TokenSource | None = None
+    ) -> None:
+        self.script = script or StreamScript()
+        self.token_source = token_source
+        self.streams: dict[str, MediaStream] = {}
+        self.history: list[MediaStream] = []
+
+    async def start(self, call: EmulatedCall) -> None:
+        options = call.media_options or {}
+        url = options.get("transportUrl")
+        if not isinstance(url, str):
+            raise ValueError("the call has no media transport URL")
+        rate = 24000 if options.get("audioFormat") == "pcm24KMono" else 16000
+        script = self.script
+        if options.get("audioChannelType") == "unmixed" and list(script.participants) == [None]:
+            script = StreamScript(**{**script.__dict__, "participants": (call.caller or "caller",)})
+        stream = MediaStream(
+            url,
+            call.call_connection_id,
+            call.correlation_id,
+            sample_rate=rate,
+            script=script,
+            token_source=self.token_source,
+        )
+        await stream.open()
+        self.streams[call.call_connection_id] = stream
+        self.history.append(stream)
+
+    async def stop(self, call: EmulatedCall) -> None:
+        stream = self.streams.pop(call.call_connection_id, None)
+        if stream is not None:
+            await stream.close()

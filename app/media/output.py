@@ -1,0 +1,52 @@
+"""The backend's view of the call's outbound side (the `MediaOutput` protocol)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.backends.base import BackendEvent
+from app.media.pacing import OutboundPacer
+from app.media.resample import Resampler
+
+
+class SessionOutput:
+    """Resamples the backend's audio to the call's rate and hands it to the pacer."""
+
+    def __init__(
+        self,
+        pacer: OutboundPacer,
+        converter: Resampler | None,
+        *,
+        enabled: bool,
+        on_event: Callable[[BackendEvent], None],
+        on_end: Callable[[str], None],
+    ) -> None:
+        self._pacer = pacer
+        self._converter = converter
+        self._enabled = enabled
+        self._on_event = on_event
+        self._on_end = on_end
+
+    async def play(self, pcm: bytes, *, playback_id: str | None = None) -> None:
+        if not self._enabled:
+            return  # the stream is not bidirectional: ACS would reject outbound audio
+        if self._converter is not None:
+            pcm = self._converter.process(pcm)
+        await self._pacer.play(pcm, playback_id)
+
+    def stop_audio(self) -> None:
+        if self._enabled:
+            self._pacer.stop_audio()
+
+    def heard_ms(self, playback_id: str) -> float:
+        return self._pacer.heard_ms(playback_id)
+
+    def report(self, event: BackendEvent) -> None:
+        self._on_event(event)
+
+    def end(self, reason: str) -> None:
+        self._on_end(reason)
+
+    @property
+    def queued_frames(self) -> int:
+        return self._pacer.queued_frames

@@ -1,0 +1,206 @@
+"""The ACS media streaming protocol, sans I/O: parse what ACS sends, build what we send.
+
+    MalformedMessage     a frame that cannot be understood (counted and skipped by the session)
+
+This is the hot path (50 messages a second per call each way): parsing uses `json.loads` and a
+dispatch on `kind`, no validation library; outbound messages are assembled around the base64
+payload because their envelope never changes.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+STOP_AUDIO = '{"Kind":"StopAudio","AudioData":null,"StopAudio":{}}'
+_AUDIO_HEAD = '{"Kind":"AudioData","AudioData":{"Data":"'
+_AUDIO_TAIL = '"},"StopAudio":null}'
+
+
+class MalformedMessage(ValueError):
+    """A media message that is not valid JSON or lacks what its kind requires."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioMetadata:
+    sample_rate: int
+    frame_bytes: int
+    channels: int = 1
+    encoding: str = "PCM"
+    subscription_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    pcm: bytes
+    participant_id: str | None = None
+    silent: bool = False
+    timestamp: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfTone:
+    digit: str
+    participant_id: str | None = None
+    timestamp: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionMetadata:
+    locale: str | None
+    subscription_id: str | None
+    call_connection_id: str | None
+    correlation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    text: str
+    final: bool
+    participant_id: str | None = None
+    confidence: float | None = None
+    offset: int | None = None
+    duration: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMessage:
+    kind: str
+
+
+MediaMessage = (
+    AudioMetadata | AudioFrame | DtmfTone | TranscriptionMetadata | Transcription | UnknownMessage
+)
+
+SAMPLE_RATES = (16000, 24000)
+
+
+def parse_message(text: str | bytes) -> MediaMessage:
+    """Parse one text frame from ACS; raises MalformedMessage."""
+    try:
+        message = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedMessage("not JSON") from exc
+    if not isinstance(message, dict):
+        raise MalformedMessage("not a JSON object")
+    kind = message.get("kind", message.get("Kind"))
+    if kind == "AudioData":
+        return _audio(_body(message, "audioData"))
+    if kind == "AudioMetadata":
+        return _metadata(_body(message, "audioMetadata"))
+    if kind == "DtmfData":
+        return _dtmf(_body(message, "dtmfData"))
+    if kind == "TranscriptionData":
+        return _transcription(_body(message, "transcriptionData"))
+    if kind == "TranscriptionMetadata":
+        return _transcription_metadata(_body(message, "transcriptionMetadata"))
+    if not isinstance(kind, str):
+        raise MalformedMessage("no kind")
+    return UnknownMessage(kind)
+
+
+def audio_message(pcm: bytes) -> str:
+    """An outbound AudioData message carrying `pcm` (one frame)."""
+    return _AUDIO_HEAD + binascii.b2a_base64(pcm, newline=False).decode("ascii") + _AUDIO_TAIL
+
+
+def _body(message: dict[str, Any], key: str) -> dict[str, Any]:
+    body = message.get(key)
+    if body is None:
+        # Samples differ in casing: accept PascalCase too.
+        body = message.get(key[0].upper() + key[1:])
+    if not isinstance(body, dict):
+        raise MalformedMessage(f"{key} is not an object")
+    return body
+
+
+def _audio(body: dict[str, Any]) -> AudioFrame:
+    data = body.get("data")
+    if not isinstance(data, str):
+        raise MalformedMessage("audioData.data is not a string")
+    try:
+        pcm = binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedMessage("audioData.data is not base64") from exc
+    if len(pcm) % 2:
+        raise MalformedMessage("audioData.data is not 16-bit PCM")
+    participant = body.get("participantRawID")
+    silent = body.get("silent", False)
+    timestamp = body.get("timestamp")
+    return AudioFrame(
+        pcm,
+        participant if isinstance(participant, str) else None,
+        silent if isinstance(silent, bool) else False,
+        timestamp if isinstance(timestamp, str) else None,
+    )
+
+
+def _metadata(body: dict[str, Any]) -> AudioMetadata:
+    rate = body.get("sampleRate")
+    if not isinstance(rate, int) or isinstance(rate, bool) or rate not in SAMPLE_RATES:
+        raise MalformedMessage(f"audioMetadata.sampleRate must be one of {SAMPLE_RATES}")
+    channels = body.get("channels", 1)
+    if channels != 1:
+        raise MalformedMessage("audioMetadata.channels must be 1")
+    length = body.get("length")
+    expected = rate * 2 // 50
+    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+        length = expected
+    encoding = body.get("encoding", "PCM")
+    if isinstance(encoding, str) and encoding.upper() != "PCM":
+        raise MalformedMessage(f"unsupported encoding {encoding!r}")
+    subscription = body.get("subscriptionId")
+    return AudioMetadata(
+        sample_rate=rate,
+        frame_bytes=length,
+        subscription_id=subscription if isinstance(subscription, str) else None,
+    )
+
+
+def _dtmf(body: dict[str, Any]) -> DtmfTone:
+    digit = body.get("data")
+    if not isinstance(digit, str) or not digit:
+        raise MalformedMessage("dtmfData.data is not a string")
+    participant = body.get("participantRawID")
+    timestamp = body.get("timestamp")
+    return DtmfTone(
+        digit,
+        participant if isinstance(participant, str) else None,
+        timestamp if isinstance(timestamp, str) else None,
+    )
+
+
+def _transcription(body: dict[str, Any]) -> Transcription:
+    text = body.get("text")
+    if not isinstance(text, str):
+        raise MalformedMessage("transcriptionData.text is not a string")
+    status = body.get("resultStatus", body.get("resultState", "Final"))
+    participant = body.get("participantRawID")
+    confidence = body.get("confidence")
+    return Transcription(
+        text=text,
+        final=isinstance(status, str) and status.lower() == "final",
+        participant_id=participant if isinstance(participant, str) else None,
+        confidence=float(confidence) if isinstance(confidence, int | float) else None,
+        offset=_int(body.get("offset")),
+        duration=_int(body.get("duration")),
+    )
+
+
+def _transcription_metadata(body: dict[str, Any]) -> TranscriptionMetadata:
+    return TranscriptionMetadata(
+        locale=_str(body.get("locale")),
+        subscription_id=_str(body.get("subscriptionId")),
+        call_connection_id=_str(body.get("callConnectionId")),
+        correlation_id=_str(body.get("correlationId")),
+    )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,0 +1,26 @@
+"""Streaming sample-rate conversion of 16-bit mono PCM with soxr (state kept across frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+
+class Resampler:
+    """One direction of one call: feed frames in order, get resampled PCM out."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ")
+
+    def process(self, pcm: bytes, *, last: bool = False) -> bytes:
+        """Resample the next chunk; `last` flushes what the filter still holds."""
+        samples = np.frombuffer(pcm, dtype="<i2")
+        out: np.ndarray = self._stream.resample_chunk(samples, last=last)
+        return out.astype("<i2", copy=False).tobytes()
+
+
+def resampler(in_rate: int, out_rate: int) -> Resampler | None:
+    """A resampler, or None when the rates already match."""
+    return None if in_rate == out_rate else Resampler(in_rate, out_rate)

@@ -1,0 +1,394 @@
+"""One call's media socket: ACS frames in, backend in the middle, paced audio out.
+
+Three tasks per call, owned by one TaskGroup: the reader (never blocks: a bounded queue that
+drops its oldest audio when the backend falls behind), the feeder (opens the backend on
+AudioMetadata and hands it events in order) and the pacer (sends outbound frames on time). A
+watchdog ends the session on idle, on the duration cap, or when asked. Whatever ends it, the
+backend is closed exactly once and the call's state records how it went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.backends.base import (
+    AudioIn,
+    Backend,
+    BackendError,
+    BackendEvent,
+    CallContext,
+    DtmfIn,
+    StreamFormat,
+    TranscriptIn,
+)
+from app.calls.store import CallStore
+from app.media import call_state
+from app.media.output import SessionOutput
+from app.media.pacing import OutboundPacer
+from app.media.protocol import (
+    AudioFrame,
+    AudioMetadata,
+    DtmfTone,
+    MalformedMessage,
+    MediaMessage,
+    Transcription,
+    parse_message,
+)
+from app.media.resample import Resampler, resampler
+from app.media.stats import MediaStats
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATE_FLUSH_INTERVAL_S = 2.0
+BACKEND_CLOSE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallIdentity:
+    """Which call a media socket belongs to, from its upgrade request."""
+
+    call_connection_id: str
+    correlation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """Why a session ended and how to close the socket (None: the peer already closed)."""
+
+    reason: str
+    close_code: int | None
+
+
+class _Ended(Exception):
+    def __init__(self, end: SessionEnd) -> None:
+        super().__init__(end.reason)
+        self.end = end
+
+
+class MediaSession:
+    """Relays one ACS media WebSocket to one backend."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        call: CallIdentity,
+        *,
+        settings: Settings,
+        store: CallStore,
+        backend_factory: Callable[[], Backend],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.call = call
+        self.stats = MediaStats()
+        self._ws = websocket
+        self._settings = settings
+        self._store = store
+        self._backend_factory = backend_factory
+        self._clock = clock
+        self._queue: deque[MediaMessage] = deque()
+        self._queue_limit = settings.media_inbound_queue_frames
+        self._queued = asyncio.Event()
+        self._end_requested: SessionEnd | None = None
+        self._end_event = asyncio.Event()
+        self._last_inbound = clock()
+        self._backend: Backend | None = None
+        self._pacer: OutboundPacer | None = None
+        self._output: SessionOutput | None = None
+        self._inbound_resamplers: dict[str | None, Resampler | None] = {}
+        self._stream: StreamFormat | None = None
+        self._task_group: asyncio.TaskGroup | None = None
+
+    @property
+    def output(self) -> SessionOutput | None:
+        return self._output
+
+    def end(self, reason: str, close_code: int = 1000) -> None:
+        """Ask the session to end (from the backend, the registry or a control action)."""
+        if self._end_requested is None:
+            self._end_requested = SessionEnd(reason, close_code)
+        self._end_event.set()
+
+    async def run(self) -> SessionEnd:
+        """Serve the socket until it ends; returns why."""
+        await self._store.update(
+            self.call.call_connection_id,
+            call_state.media_connected(self, self._settings.instance_id),
+        )
+        end = SessionEnd("ended", 1000)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._task_group = group
+                group.create_task(self._read())
+                group.create_task(self._feed())
+                group.create_task(self._watch())
+        except* _Ended as ended:
+            end = _first_end(ended)
+        finally:
+            await self._close_backend()
+            await self._close_socket(end)
+            await self._store.update(
+                self.call.call_connection_id, call_state.media_disconnected(self, end.reason)
+            )
+        log.info(
+            "media session ended: %s (in %d, out %d, malformed %d, dropped %d)",
+            end.reason,
+            self.stats.frames_in,
+            self.stats.frames_out,
+            self.stats.malformed,
+            self.stats.dropped,
+            extra=self._log_extra(),
+        )
+        return end
+
+    # --- reader: ACS -> queue ---------------------------------------------------------------
+    async def _read(self) -> None:
+        receive = self._ws.receive
+        limit = self._settings.media_max_message_bytes
+        queue, stats = self._queue, self.stats
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                raise _Ended(SessionEnd("ACS closed the media socket", None))
+            self._last_inbound = self._clock()
+            text = message.get("text")
+            if text is None:
+                self._malformed("binary frame")
+                continue
+            if len(text) > limit:
+                raise _Ended(SessionEnd("message too big", 1009))
+            try:
+                parsed = parse_message(text)
+            except MalformedMessage as exc:
+                self._malformed(str(exc))
+                continue
+            if type(parsed) is AudioFrame:
+                stats.frames_in += 1
+            if len(queue) >= self._queue_limit:
+                self._drop_oldest()
+            queue.append(parsed)
+            self._queued.set()
+
+    def _drop_oldest(self) -> None:
+        dropped = self._queue.popleft()
+        if type(dropped) is not AudioFrame and self._queue:
+            # Keep control messages (metadata, DTMF): drop the oldest audio instead.
+            self._queue.popleft()
+            self._queue.appendleft(dropped)
+        self.stats.dropped += 1
+        if self.stats.dropped == 1 or self.stats.dropped % 500 == 0:
+            log.warning(
+                "backend slower than real time: %d inbound frames dropped",
+                self.stats.dropped,
+                extra=self._log_extra(),
+            )
+
+    def _malformed(self, why: str) -> None:
+        self.stats.malformed += 1
+        if self.stats.malformed <= 10 or self.stats.malformed % 500 == 0:
+            log.warning(
+                "skipped malformed media frame (%d so far): %s",
+                self.stats.malformed,
+                why,
+                extra=self._log_extra(),
+            )
+
+    # --- feeder: queue -> backend ---------------------------------------------------------
+    async def _feed(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._queued.clear()
+                await self._queued.wait()
+                continue
+            message = queue.popleft()
+            try:
+                await self._dispatch(message)
+            except BackendError as exc:
+                self.stats.backend_errors += 1
+                log.warning("backend error: %s", exc, extra=self._log_extra())
+                if exc.fatal:
+                    raise _Ended(SessionEnd(f"backend failed: {exc}", 1011)) from exc
+
+    async def _dispatch(self, message: MediaMessage) -> None:
+        backend = self._backend
+        if type(message) is AudioFrame:
+            if backend is None:
+                self._malformed("AudioData before AudioMetadata")
+                return
+            pcm = message.pcm
+            participant = message.participant_id
+            if participant in self._inbound_resamplers:
+                converter = self._inbound_resamplers[participant]
+            else:
+                converter = self._new_inbound_resampler(participant)
+            if converter is not None:
+                pcm = converter.process(pcm)
+            await backend.receive(
+                AudioIn(pcm, message.participant_id, message.silent, message.timestamp)
+            )
+        elif isinstance(message, AudioMetadata):
+            await self._open_backend(message)
+        elif isinstance(message, DtmfTone):
+            self.stats.dtmf += message.digit
+            if backend is not None:
+                await backend.receive(
+                    DtmfIn(message.digit, message.participant_id, message.timestamp)
+                )
+        elif isinstance(message, Transcription):
+            if message.final and message.text:
+                self.stats.add_transcript(message.participant_id or "caller", message.text)
+            if backend is not None:
+                await backend.receive(
+                    TranscriptIn(
+                        message.text,
+                        message.final,
+                        message.participant_id,
+                        message.confidence,
+                        message.offset,
+                        message.duration,
+                    )
+                )
+
+    async def _open_backend(self, metadata: AudioMetadata) -> None:
+        if self._backend is not None:
+            if metadata.sample_rate != self._stream_rate():
+                self._malformed("AudioMetadata changed the sample rate mid-stream")
+            return
+        stream = StreamFormat(sample_rate=metadata.sample_rate)
+        self._stream = stream
+        backend = self._backend_factory()
+        backend_rate = backend.sample_rate or stream.sample_rate
+        pacer = OutboundPacer(
+            stream.frame_bytes,
+            lead_ms=self._settings.media_outbound_lead_ms,
+            buffer_ms=self._settings.media_outbound_buffer_ms,
+            clock=self._clock,
+        )
+        self._pacer = pacer
+        self._output = SessionOutput(
+            pacer,
+            resampler(backend_rate, stream.sample_rate),
+            enabled=self._settings.media_bidirectional,
+            on_event=self._on_backend_event,
+            on_end=lambda reason: self.end(f"backend ended the session: {reason}", 1011),
+        )
+        self.stats.sample_rate = stream.sample_rate
+        context = CallContext(
+            call_connection_id=self.call.call_connection_id,
+            correlation_id=self.call.correlation_id,
+            stream=stream,
+            channel=self._settings.media_audio_channel,
+            bidirectional=self._settings.media_bidirectional,
+            subscription_id=metadata.subscription_id,
+        )
+        record = await self._store.get(self.call.call_connection_id)
+        if record is not None:
+            context = dataclasses.replace(context, caller=record.caller, callee=record.callee)
+        self._backend = backend
+        await backend.open(context, self._output)
+        assert self._task_group is not None
+        self._task_group.create_task(self._send_paced(pacer))
+
+    def _new_inbound_resampler(self, participant: str | None) -> Resampler | None:
+        backend = self._backend
+        assert backend is not None
+        rate = self._stream_rate()
+        converter = resampler(rate, backend.sample_rate or rate)
+        self._inbound_resamplers[participant] = converter
+        return converter
+
+    def _stream_rate(self) -> int:
+        assert self._stream is not None
+        return self._stream.sample_rate
+
+    def _on_backend_event(self, event: BackendEvent) -> None:
+        self.stats.record_backend_event(event)
+        if event.kind == "error":
+            self.stats.backend_errors += 1
+            log.warning("backend reported: %s", dict(event.data), extra=self._log_extra())
+        elif event.kind == "transcript":
+            log.info(
+                "transcript %s: %s",
+                event.data.get("role"),
+                event.data.get("text"),
+                extra=self._log_extra(),
+            )
+
+    # --- pacer: outbound frames -> ACS ---------------------------------------------------
+    async def _send_paced(self, pacer: OutboundPacer) -> None:
+        send = self._ws.send
+        stats = self.stats
+
+        async def send_text(text: str) -> None:
+            await send({"type": "websocket.send", "text": text})
+            stats.frames_out += 1
+
+        try:
+            await pacer.run(send_text)
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            raise _Ended(SessionEnd("media socket closed while sending", None)) from exc
+
+    # --- watchdog -----------------------------------------------------------------------------
+    async def _watch(self) -> None:
+        started = self._clock()
+        idle_s = self._settings.media_idle_timeout_s
+        max_s = self._settings.max_call_duration_s
+        next_flush = started + STATE_FLUSH_INTERVAL_S
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._end_event.wait(), 0.25)
+            if self._end_requested is not None:
+                raise _Ended(self._end_requested)
+            now = self._clock()
+            if now - self._last_inbound > idle_s:
+                raise _Ended(SessionEnd(f"no inbound audio for {idle_s:g} s", 1000))
+            if now - started > max_s:
+                raise _Ended(SessionEnd(f"call exceeded {max_s:g} s", 1000))
+            if now >= next_flush:
+                next_flush = now + STATE_FLUSH_INTERVAL_S
+                await self._store.update(
+                    self.call.call_connection_id, call_state.media_progress(self)
+                )
+
+    # --- teardown -------------------------------------------------------------------------------
+    async def _close_backend(self) -> None:
+        backend, self._backend = self._backend, None
+        if backend is None:
+            return
+        try:
+            await asyncio.wait_for(backend.close(), BACKEND_CLOSE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("backend close timed out", extra=self._log_extra())
+        except Exception:
+            log.exception("backend close failed", extra=self._log_extra())
+
+    async def _close_socket(self, end: SessionEnd) -> None:
+        if end.close_code is None:
+            return
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+            await self._ws.close(code=end.close_code, reason=end.reason[:120])
+
+    def _log_extra(self) -> dict[str, str | None]:
+        return {
+            "call_connection_id": self.call.call_connection_id,
+            "correlation_id": self.call.correlation_id,
+        }
+
+
+def _first_end(group: BaseExceptionGroup[_Ended]) -> SessionEnd:
+    for exc in group.exceptions:
+        if isinstance(exc, _Ended):
+            return exc.end
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_end(exc)
+    return SessionEnd("ended", 1000)
