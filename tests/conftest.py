@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.emulator import AcsEmulator
+from app.emulator.media_client import MediaStream, StreamScript
 from app.main import create_app
 from app.server import bind_socket, serve_in_background
 from app.services import Services
@@ -97,3 +99,35 @@ async def live_app(start_app: AppFactory) -> AsyncIterator[LiveApp]:
     """The app with default test settings, against the `emulator` fixture."""
     async with start_app() as live:
         yield live
+
+
+StreamFactory = Callable[..., AbstractAsyncContextManager[MediaStream]]
+
+
+def ws_url(live: LiveApp) -> str:
+    return live.base_url.replace("http://", "ws://") + "/ws"
+
+
+@pytest.fixture
+def open_stream() -> StreamFactory:
+    """Open a media stream (ACS's side) to a live app."""
+
+    @asynccontextmanager
+    async def open_(
+        live: LiveApp, *, sample_rate: int = 16000, script: StreamScript | None = None, **kw: Any
+    ) -> AsyncIterator[MediaStream]:
+        stream = MediaStream(
+            ws_url(live),
+            kw.pop("call_connection_id", f"call-{uuid.uuid4()}"),
+            kw.pop("correlation_id", f"corr-{uuid.uuid4()}"),
+            sample_rate=sample_rate,
+            script=script or StreamScript(),
+            **kw,
+        )
+        await stream.open()
+        try:
+            yield stream
+        finally:
+            await stream.close()
+
+    return open_

@@ -2,46 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
-from app.emulator.media_client import MediaStream, StreamScript
-from tests.conftest import AppFactory, LiveApp
+from tests.conftest import AppFactory, LiveApp, StreamFactory, ws_url
 
-StreamFactory = Callable[..., AbstractAsyncContextManager[MediaStream]]
-
-
-def ws_url(live: LiveApp) -> str:
-    return live.base_url.replace("http://", "ws://") + "/ws"
-
-
-@pytest.fixture
-def open_stream() -> StreamFactory:
-    """Open a media stream (ACS's side) to a live app."""
-
-    @asynccontextmanager
-    async def open_(
-        live: LiveApp, *, sample_rate: int = 16000, script: StreamScript | None = None, **kw: Any
-    ) -> AsyncIterator[MediaStream]:
-        stream = MediaStream(
-            ws_url(live),
-            kw.pop("call_connection_id", f"call-{uuid.uuid4()}"),
-            kw.pop("correlation_id", f"corr-{uuid.uuid4()}"),
-            sample_rate=sample_rate,
-            script=script or StreamScript(),
-            **kw,
-        )
-        await stream.open()
-        try:
-            yield stream
-        finally:
-            await stream.close()
-
-    return open_
+__all__ = ["StreamFactory", "ws_url"]
 
 
 @pytest.fixture
