@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.emulator import AcsEmulator
-from app.emulator.media_client import MediaStream, StreamScript
+from app.emulator.media_client import MediaClient, MediaStream, StreamScript
 from app.main import create_app
 from app.server import bind_socket, serve_in_background
 from app.services import Services
@@ -36,9 +36,16 @@ def corpus() -> Path:
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[AcsEmulator]:
-    """A started ACS emulator on 127.0.0.1:0 (HMAC-checked REST, callbacks, Event Grid)."""
-    async with AcsEmulator() as emu:
+    """A started ACS emulator on 127.0.0.1:0 (HMAC-checked REST, callbacks, Event Grid), whose
+    media client plays the caller on every call whose streaming starts."""
+    async with AcsEmulator(media_handler=MediaClient()) as emu:
         yield emu
+
+
+def media_client(emulator: AcsEmulator) -> MediaClient:
+    """The emulator's media client (the far end of each call's media stream)."""
+    assert isinstance(emulator.media_handler, MediaClient)
+    return emulator.media_handler
 
 
 @dataclass

@@ -162,3 +162,10 @@ async def signed_request(
     ):
         raw = await response.read()
         return response.status, json.loads(raw) if raw else None
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[AcsEmulator]:
+    """The emulator alone: these tests drive REST and callbacks, no media peer is needed."""
+    async with AcsEmulator() as emu:
+        yield emu
