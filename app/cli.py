@@ -35,6 +35,7 @@ def _serve(host: str | None, port: int | None) -> int:
         host or settings.host,
         port if port is not None else settings.port,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        ws_max_size=settings.media_max_message_bytes,
     )
     uvicorn.Server(config).run()
     return 0

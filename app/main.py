@@ -8,6 +8,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import callbacks, calls, errors, eventgrid, health, media
+from app.security import dependencies as security_errors
+from app.security.body_limit import BodyLimitMiddleware
+from app.security.startup import check_secure_configuration
 from app.services import build_services
 from app.settings import Settings
 
@@ -15,6 +18,8 @@ from app.settings import Settings
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app; settings default to the environment and `.env`."""
     settings = settings if settings is not None else Settings()
+    # Refuse to build an internet-facing app whose ACS traffic nobody verifies.
+    check_secure_configuration(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,6 +35,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    security_errors.install(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_request_body_bytes,
+        body_timeout_s=settings.request_body_timeout_s,
+    )
     app.include_router(health.router)
     app.include_router(eventgrid.router)
     app.include_router(callbacks.router)

@@ -30,7 +30,13 @@ class RunningServer:
 
 
 def uvicorn_config(
-    app: FastAPI, host: str, port: int, *, forwarded_allow_ips: str = "*", log_config: bool = True
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    forwarded_allow_ips: str = "*",
+    log_config: bool = True,
+    ws_max_size: int = 256 * 1024,
 ) -> uvicorn.Config:
     """Production uvicorn settings: uvloop, httptools, proxy headers (for App Service TLS)."""
     return uvicorn.Config(
@@ -45,6 +51,7 @@ def uvicorn_config(
         lifespan="on",
         access_log=False,
         ws_ping_interval=20.0,
+        ws_max_size=ws_max_size,
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=10,
         log_config=None if not log_config else uvicorn.config.LOGGING_CONFIG,
@@ -69,7 +76,9 @@ async def serve_in_background(
     """
     sock = sock if sock is not None else bind_socket(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    config = uvicorn_config(app, bound_host, bound_port, log_config=False)
+    settings = getattr(app.state, "settings", None)
+    max_size = settings.media_max_message_bytes if settings is not None else 256 * 1024
+    config = uvicorn_config(app, bound_host, bound_port, log_config=False, ws_max_size=max_size)
     config.loop = "none"
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

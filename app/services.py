@@ -12,6 +12,7 @@ from app.calls.intake import CallIntake
 from app.calls.memory_store import MemoryCallStore
 from app.calls.store import CallStore
 from app.media.registry import MediaSessions
+from app.security.service import Security, build_security
 from app.settings import Settings
 
 
@@ -25,10 +26,12 @@ class Services:
     intake: CallIntake
     media: MediaSessions
     backend_factory: BackendFactory
+    security: Security
 
 
 async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     """Open every dependency the app needs; `stack` closes them in reverse order."""
+    security = await build_security(settings, stack)
     store: CallStore = MemoryCallStore(ended_ttl_s=settings.call_state_ttl_s)
     stack.push_async_callback(store.close)
     control = CallControl(await open_acs_client(settings, stack), settings)
@@ -42,4 +45,5 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         intake=CallIntake(store, control),
         media=media,
         backend_factory=backend_factory(settings.media_backend),
+        security=security,
     )

@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     acs_jwks_url: str = DEFAULT_ACS_JWKS_URL
     acs_jwt_issuer: str = DEFAULT_ACS_JWT_ISSUER
     acs_jwt_leeway_s: int = Field(default=60, ge=0, le=600)
+    jwks_min_refresh_s: float = Field(default=5.0, ge=0)
     eventgrid_secret: SecretStr | None = None
     eventgrid_entra_audience: str | None = None
     eventgrid_entra_tenant_id: str | None = None

@@ -17,11 +17,15 @@ from fastapi import FastAPI
 from app.emulator import AcsEmulator
 from app.emulator.media_client import MediaClient, MediaStream, StreamScript
 from app.main import create_app
+from app.security.signing import TokenSigner
 from app.server import bind_socket, serve_in_background
 from app.services import Services
-from app.settings import Settings
+from app.settings import DEFAULT_ACS_JWT_ISSUER, Settings
 
 CORPUS = Path(__file__).parent / "corpus"
+TEST_RESOURCE_ID = "11111111-2222-3333-4444-555555555555"
+EVENTGRID_SECRET = "test-eventgrid-secret"
+CONTROL_API_KEY = "test-control-api-key"
 
 
 def load_corpus(relative: str) -> Any:
@@ -34,11 +38,19 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture(scope="session")
+def signer() -> TokenSigner:
+    """The emulator's ACS token key pair (RSA key generation is slow: one per test run)."""
+    return TokenSigner(audience=TEST_RESOURCE_ID)
+
+
 @pytest.fixture
-async def emulator() -> AsyncIterator[AcsEmulator]:
-    """A started ACS emulator on 127.0.0.1:0 (HMAC-checked REST, callbacks, Event Grid), whose
-    media client plays the caller on every call whose streaming starts."""
-    async with AcsEmulator(media_handler=MediaClient()) as emu:
+async def emulator(signer: TokenSigner) -> AsyncIterator[AcsEmulator]:
+    """A started ACS emulator on 127.0.0.1:0 (HMAC-checked REST, signed callbacks, Event Grid,
+    its JWKS), whose media client plays the caller on every call whose streaming starts."""
+    emu = AcsEmulator(media_handler=MediaClient(token_source=signer), token_source=signer)
+    emu.resource_id = signer.audience
+    async with emu:
         yield emu
 
 
@@ -55,7 +67,7 @@ class LiveApp:
     app: FastAPI
     settings: Settings
     base_url: str
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # authenticated as ACS, Event Grid and an operator at once
 
     @property
     def services(self) -> Services:
@@ -64,27 +76,39 @@ class LiveApp:
 
     @property
     def webhook_url(self) -> str:
-        return f"{self.base_url}/api/incomingCall"
+        """The Event Grid subscription URL, with its secret."""
+        code = self.settings.eventgrid_secret
+        query = f"?code={code.get_secret_value()}" if code else ""
+        return f"{self.base_url}/api/incomingCall{query}"
 
 
 AppFactory = Callable[..., AbstractAsyncContextManager[LiveApp]]
 
 
 def app_settings(port: int, emulator: AcsEmulator | None, **overrides: Any) -> Settings:
-    """Settings for an app on 127.0.0.1:`port` whose ACS is `emulator`."""
+    """Settings for an app on 127.0.0.1:`port` whose ACS is `emulator`, every check on."""
     values: dict[str, Any] = {
         "public_base_url": f"http://127.0.0.1:{port}",
-        "allow_insecure_development": True,
         "acs_operation_timeout_s": 5.0,
+        "eventgrid_secret": EVENTGRID_SECRET,
+        "control_api_key": CONTROL_API_KEY,
     }
     if emulator is not None:
         values["acs_connection_string"] = emulator.connection_string
+        values["acs_resource_id"] = emulator.resource_id
+        values["acs_jwks_url"] = f"{emulator.endpoint}/calling/keys"
+        values["acs_jwt_issuer"] = DEFAULT_ACS_JWT_ISSUER
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
 
+def operator_headers(signer: TokenSigner) -> dict[str, str]:
+    """Headers that pass every check: the control API key and a fresh ACS token."""
+    return {"X-API-Key": CONTROL_API_KEY, "Authorization": f"Bearer {signer.mint()}"}
+
+
 @pytest.fixture
-def start_app(emulator: AcsEmulator) -> AppFactory:
+def start_app(emulator: AcsEmulator, signer: TokenSigner) -> AppFactory:
     """Start the app on a free port against the emulator; keyword args override settings."""
 
     @asynccontextmanager
@@ -94,7 +118,12 @@ def start_app(emulator: AcsEmulator) -> AppFactory:
         app = create_app(settings)
         async with (
             serve_in_background(app, sock=sock) as server,
-            httpx.AsyncClient(base_url=server.base_url, timeout=10) as client,
+            httpx.AsyncClient(
+                base_url=server.base_url,
+                timeout=10,
+                headers=operator_headers(signer),
+                params={"code": EVENTGRID_SECRET},
+            ) as client,
         ):
             yield LiveApp(app, settings, server.base_url, client)
 
@@ -116,13 +145,14 @@ def ws_url(live: LiveApp) -> str:
 
 
 @pytest.fixture
-def open_stream() -> StreamFactory:
+def open_stream(signer: TokenSigner) -> StreamFactory:
     """Open a media stream (ACS's side) to a live app."""
 
     @asynccontextmanager
     async def open_(
         live: LiveApp, *, sample_rate: int = 16000, script: StreamScript | None = None, **kw: Any
     ) -> AsyncIterator[MediaStream]:
+        kw.setdefault("token_source", signer)
         stream = MediaStream(
             ws_url(live),
             kw.pop("call_connection_id", f"call-{uuid.uuid4()}"),

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
 from app.calls.events import EventParseError, load_json_array, parse_callback_events
+from app.security.dependencies import AcsClaimsDep
 
 router = APIRouter(prefix="/api", tags=["callbacks"])
 
@@ -23,9 +24,13 @@ router = APIRouter(prefix="/api", tags=["callbacks"])
             },
         }
     },
-    responses={200: {"description": "Events applied"}, 400: {"description": "Malformed events"}},
+    responses={
+        200: {"description": "Events applied"},
+        400: {"description": "Malformed events"},
+        401: {"description": "Missing or invalid ACS token"},
+    },
 )
-async def callbacks(request: Request, services: ServicesDep) -> JSONResponse:
+async def callbacks(request: Request, services: ServicesDep, _claims: AcsClaimsDep) -> JSONResponse:
     try:
         events = parse_callback_events(load_json_array(await request.body()))
     except EventParseError as exc:

@@ -13,9 +13,10 @@ from app.api.errors import ApiError
 from app.calls import state
 from app.calls.control import CallControlError, MediaOptions
 from app.calls.models import CallRecord, ConnectionState, MediaState
+from app.security.dependencies import ControlKeyDep
 from app.settings import AudioChannel, AudioFormatName
 
-router = APIRouter(prefix="/api/calls", tags=["calls"])
+router = APIRouter(prefix="/api/calls", tags=["calls"], dependencies=[ControlKeyDep])
 
 _ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or wrong control API key"},

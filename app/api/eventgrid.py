@@ -11,6 +11,7 @@ from app.api.deps import ServicesDep
 from app.api.errors import ApiError
 from app.calls.control import CallControlError
 from app.calls.events import EventParseError, load_json_array, parse_grid_events
+from app.security.dependencies import EventGridClaimsDep
 
 router = APIRouter(prefix="/api", tags=["event grid"])
 
@@ -40,10 +41,13 @@ _DELIVERY_EXAMPLE: list[dict[str, Any]] = [
     responses={
         200: {"description": "Handshake answered, or events accepted"},
         400: {"description": "Malformed delivery"},
+        401: {"description": "Missing or wrong EVENTGRID_SECRET (?code=) or Entra token"},
         502: {"description": "ACS failed to answer: Event Grid retries"},
     },
 )
-async def incoming_call(request: Request, services: ServicesDep) -> JSONResponse:
+async def incoming_call(
+    request: Request, services: ServicesDep, _auth: EventGridClaimsDep
+) -> JSONResponse:
     try:
         events = parse_grid_events(load_json_array(await request.body()))
         outcome = await services.intake.handle_grid_events(events)
@@ -64,6 +68,7 @@ async def incoming_call(request: Request, services: ServicesDep) -> JSONResponse
 
 @router.options("/incomingCall", summary="CloudEvents webhook validation handshake")
 async def incoming_call_handshake(
+    _auth: EventGridClaimsDep,
     webhook_request_origin: str | None = Header(default=None),
     webhook_request_rate: str | None = Header(default=None),
 ) -> Response:

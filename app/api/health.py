@@ -17,7 +17,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Ready to take calls: settings valid, dependencies reachable")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    checks: dict[str, bool] = {"store": await services.store.ping()}
+    # Cheap checks only: a probe every few seconds must not cost an ACS request.
+    checks: dict[str, bool] = {
+        "store": await services.store.ping(),
+        "acs_configured": services.control.configured,
+    }
     ready = all(checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},

@@ -9,6 +9,7 @@ from fastapi import APIRouter, WebSocket
 from app.api.deps import get_ws_services
 from app.media.registry import TooManyCalls
 from app.media.session import CallIdentity, MediaSession
+from app.security.dependencies import refuse_ws_upgrade, verify_ws_upgrade
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,15 @@ router = APIRouter()
 async def media_socket(websocket: WebSocket) -> None:
     services = get_ws_services(websocket)
     call = call_identity(websocket)
+    verdict = await verify_ws_upgrade(websocket)
+    if not verdict.allowed:
+        # Refused before accept: not one byte of audio is read from an unauthenticated peer.
+        log.warning(
+            "refused unauthenticated media socket",
+            extra={"call_connection_id": call.call_connection_id},
+        )
+        await refuse_ws_upgrade(websocket, verdict)
+        return
     try:
         services.media.admit()
     except TooManyCalls as exc:

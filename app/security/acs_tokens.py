@@ -108,7 +108,9 @@ def acs_token_verifier(settings: Settings, session: aiohttp.ClientSession) -> To
     if not settings.acs_resource_id:
         return None
     return TokenVerifier(
-        RemoteKeySet(session, settings.acs_jwks_url),
+        RemoteKeySet(
+            session, settings.acs_jwks_url, min_refresh_interval_s=settings.jwks_min_refresh_s
+        ),
         issuers=[settings.acs_jwt_issuer],
         audience=settings.acs_resource_id,
         leeway_s=settings.acs_jwt_leeway_s,
@@ -126,7 +128,11 @@ def entra_token_verifier(
         return None
     authority = authority.rstrip("/")
     return TokenVerifier(
-        RemoteKeySet(session, f"{authority}/{tenant}/discovery/v2.0/keys"),
+        RemoteKeySet(
+            session,
+            f"{authority}/{tenant}/discovery/v2.0/keys",
+            min_refresh_interval_s=settings.jwks_min_refresh_s,
+        ),
         # v2.0 and v1.0 access tokens name their issuer differently; which one arrives depends
         # on the app registration's accessTokenAcceptedVersion.
         issuers=[f"{authority}/{tenant}/v2.0", f"https://sts.windows.net/{tenant}/"],

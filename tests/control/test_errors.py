@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from app.emulator import AcsEmulator
-from tests.conftest import AppFactory, LiveApp
+from app.main import create_app
+from app.server import bind_socket, serve_in_background
+from tests.conftest import CONTROL_API_KEY, AppFactory, LiveApp, app_settings
 from tests.control.test_call_flow import _answered_call, _call_state
 
 
@@ -107,18 +110,12 @@ async def test_transient_acs_errors_are_retried_by_the_sdk(
     assert response.status_code == 202
 
 
-async def test_control_api_answers_503_without_acs(emulator: AcsEmulator) -> None:
-    import httpx
-
-    from app.main import create_app
-    from app.server import bind_socket, serve_in_background
-    from tests.conftest import app_settings
-
+async def test_control_api_answers_503_without_acs() -> None:
     sock = bind_socket()
     app = create_app(app_settings(sock.getsockname()[1], None))
     async with (
         serve_in_background(app, sock=sock) as server,
-        httpx.AsyncClient(base_url=server.base_url) as c,
+        httpx.AsyncClient(base_url=server.base_url, headers={"X-API-Key": CONTROL_API_KEY}) as c,
     ):
         response = await c.post("/api/calls", json={"target": "+14255550123"})
         assert response.status_code == 503
