@@ -8,6 +8,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import callbacks, calls, errors, eventgrid, health, media
+from app.api import emulator as emulator_routes
+from app.emulator import AcsEmulator
 from app.security import dependencies as security_errors
 from app.security.body_limit import BodyLimitMiddleware
 from app.security.startup import check_secure_configuration
@@ -15,8 +17,11 @@ from app.services import build_services
 from app.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the ASGI app; settings default to the environment and `.env`."""
+def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None = None) -> FastAPI:
+    """Build the ASGI app; settings default to the environment and `.env`.
+
+    `emulator` is the embedded ACS emulator when it is the service's ACS (first runs, the demo).
+    """
     settings = settings if settings is not None else Settings()
     # Refuse to build an internet-facing app whose ACS traffic nobody verifies.
     check_secure_configuration(settings)
@@ -34,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.emulator = emulator
     errors.install(app)
     security_errors.install(app)
     app.add_middleware(
@@ -46,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(callbacks.router)
     app.include_router(calls.router)
     app.include_router(media.router)
+    app.include_router(emulator_routes.router)
     return app
 
 

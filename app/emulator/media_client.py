@@ -79,6 +79,7 @@ class MediaStream:
     script: StreamScript = field(default_factory=StreamScript)
     token_source: TokenSource | None = None
     received: list[Received] = field(default_factory=list)
+    sent_at: list[float] = field(default_factory=list)  # monotonic send time of each frame tick
     frames_sent: int = 0
     close_code: int | None = None
     close_reason: str | None = None
@@ -182,6 +183,7 @@ class MediaStream:
             pcm = bytes(size) if silent else frames[index % len(frames)]
             data = base64.b64encode(pcm).decode()
             stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            self.sent_at.append(time.monotonic())
             for participant in script.participants:
                 body: dict[str, Any] = {"timestamp": stamp, "data": data, "silent": silent}
                 if participant is not None:

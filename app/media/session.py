@@ -218,6 +218,12 @@ class MediaSession:
                 log.warning("backend error: %s", exc, extra=self._log_extra())
                 if exc.fatal:
                     raise _Ended(SessionEnd(f"backend failed: {exc}", 1011)) from exc
+            except (OSError, ValueError, RuntimeError) as exc:
+                # A backend bug or a broken resource (disk, network): end the media session
+                # cleanly (1011) rather than let the error escape; the ACS call stays up.
+                self.stats.backend_errors += 1
+                log.exception("backend raised %s", type(exc).__name__, extra=self._log_extra())
+                raise _Ended(SessionEnd(f"backend failed: {type(exc).__name__}", 1011)) from exc
 
     async def _dispatch(self, message: MediaMessage) -> None:
         backend = self._backend
