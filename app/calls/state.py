@@ -1,8 +1,9 @@
 """How callback events and control actions change a call's record (pure functions).
 
 Each function returns a `Mutation` for `CallStore.update`, so the store can apply it atomically.
-Events may arrive late or twice: a state change older than the last one applied is recorded in
-`recent_events` but does not move the state back, and `disconnected` is final.
+Events may arrive late, twice, or at two instances at once. The connection state only moves
+forward (connecting -> connected -> disconnecting -> disconnected); a media event older than the
+last media event applied is recorded in `recent_events` but does not change the media state.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ _MEDIA_STATUS = {
     "unspecifiederror": MediaState.FAILED,
 }
 _ENDING_EVENTS = {"CallDisconnected", "AnswerFailed", "CreateCallFailed"}
+_RANK = {
+    ConnectionState.CONNECTING: 0,
+    ConnectionState.CONNECTED: 1,
+    ConnectionState.DISCONNECTING: 2,
+    ConnectionState.DISCONNECTED: 3,
+}
 KNOWN_EVENTS = {
     "CallConnected",
     "ParticipantsUpdated",
@@ -163,17 +170,13 @@ def apply_callback(event: CallbackEvent) -> Mutation:
             }
         )
         detail = _detail(event)
-        stale = _is_stale(record, event.time)
         record = record.with_event(event.name, time=event.time, detail=detail)
         if event.name not in KNOWN_EVENTS:
             log.info("ignoring callback event %s for %s", event.name, event.call_connection_id)
             return record
-        if stale or record.connection_state is ConnectionState.DISCONNECTED:
+        if record.connection_state is ConnectionState.DISCONNECTED:
             return record
-        updates = _transition(record, event)
-        if event.time is not None:
-            updates["last_event_time"] = event.time
-        return record.model_copy(update=updates)
+        return record.model_copy(update=_transition(record, event))
 
     return mutate
 
@@ -181,6 +184,8 @@ def apply_callback(event: CallbackEvent) -> Mutation:
 def _transition(record: CallRecord, event: CallbackEvent) -> dict[str, object]:
     now = event.time or utcnow()
     if event.name == "CallConnected":
+        if _RANK[record.connection_state] >= _RANK[ConnectionState.CONNECTED]:
+            return {}
         return {"connection_state": ConnectionState.CONNECTED, "connected_at": now}
     if event.name in _ENDING_EVENTS:
         media = record.media_state
@@ -193,9 +198,10 @@ def _transition(record: CallRecord, event: CallbackEvent) -> dict[str, object]:
             "media_state": media,
         }
     media_state = _media_state(event)
-    if media_state is None:
+    if media_state is None or _is_stale(record, event.time):
         return {}
-    updates: dict[str, object] = {"media_state": media_state}
+    # `last_event_time` orders media events only: connection events have their own rank.
+    updates: dict[str, object] = {"media_state": media_state, "last_event_time": event.time}
     if media_state is MediaState.FAILED:
         update = _media_update(event)
         result = event.result
