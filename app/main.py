@@ -7,9 +7,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import callbacks, calls, errors, eventgrid, health, media
+from app.api import callbacks, calls, console, errors, eventgrid, health, media, metrics
 from app.api import emulator as emulator_routes
 from app.emulator import AcsEmulator
+from app.observability.http_metrics import HttpMetricsMiddleware
 from app.security import dependencies as security_errors
 from app.security.body_limit import BodyLimitMiddleware
 from app.security.startup import check_secure_configuration
@@ -47,12 +48,16 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
         max_body_bytes=settings.max_request_body_bytes,
         body_timeout_s=settings.request_body_timeout_s,
     )
+    # Outermost: counts what the body limit refuses too.
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health.router)
     app.include_router(eventgrid.router)
     app.include_router(callbacks.router)
     app.include_router(calls.router)
     app.include_router(media.router)
     app.include_router(emulator_routes.router)
+    app.include_router(metrics.router)
+    app.include_router(console.router)
     return app
 
 

@@ -7,11 +7,16 @@ from dataclasses import dataclass
 
 from app.backends.registry import BackendFactory, backend_factory
 from app.calls.acs_client import open_acs_client
+from app.calls.call_bus import CallBus
 from app.calls.control import CallControl
 from app.calls.intake import CallIntake
-from app.calls.memory_store import MemoryCallStore
+from app.calls.state_writer import StateWriter
 from app.calls.store import CallStore
+from app.calls.store_factory import open_call_storage
 from app.media.registry import MediaSessions
+from app.observability.call_store import ObservedCallStore
+from app.observability.events import EventHub
+from app.observability.metrics import Metrics
 from app.security.service import Security, build_security
 from app.settings import Settings
 
@@ -22,28 +27,42 @@ class Services:
 
     settings: Settings
     store: CallStore
+    writer: StateWriter  # call-state writes that must never wait or fail (the media path)
+    bus: CallBus  # commands to the instance holding a call's media socket
     control: CallControl
     intake: CallIntake
     media: MediaSessions
     backend_factory: BackendFactory
     security: Security
+    metrics: Metrics  # this app's Prometheus registry (GET /metrics)
+    events: EventHub  # live call updates for the operator console (GET /api/events)
 
 
 async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     """Open every dependency the app needs; `stack` closes them in reverse order."""
     security = await build_security(settings, stack)
-    store: CallStore = MemoryCallStore(ended_ttl_s=settings.call_state_ttl_s)
-    stack.push_async_callback(store.close)
+    # REDIS_URL set: Redis store and bus; unset: in memory. Closed after the media sessions.
+    metrics = Metrics()
+    events = EventHub()
+    storage = await open_call_storage(
+        settings, stack, observe=lambda inner: ObservedCallStore(inner, events, metrics)
+    )
+    store = storage.store
     control = CallControl(await open_acs_client(settings, stack), settings)
     media = MediaSessions(settings.max_concurrent_calls)
     # Sessions end before the store closes (the stack unwinds in reverse).
     stack.push_async_callback(media.close)
+    stack.callback(events.close)  # first at shutdown: console streams end
     return Services(
         settings=settings,
         store=store,
+        writer=storage.writer,
+        bus=storage.bus,
         control=control,
         intake=CallIntake(store, control),
         media=media,
         backend_factory=backend_factory(settings.media_backend),
         security=security,
+        metrics=metrics,
+        events=events,
     )

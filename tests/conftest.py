@@ -168,3 +168,37 @@ def open_stream(signer: TokenSigner) -> StreamFactory:
             await stream.close()
 
     return open_
+
+
+TEST_REDIS_URL = "redis://127.0.0.1:6379/9"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis (`.ci/run` starts one on 127.0.0.1:6379); use it with `redis_prefix`."""
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own on the test Redis; its keys are deleted afterwards.
+
+    Apps sharing state in one test share the prefix:
+    `start_app(redis_url=redis_url, redis_key_prefix=redis_prefix, instance_id="a")`.
+    """
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    client = Redis.from_url(redis_url)
+    try:
+        try:
+            await client.ping()
+        except RedisConnectionError as exc:
+            raise RuntimeError(f"the tests need Redis at {redis_url}: run redis-server") from exc
+        yield prefix
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

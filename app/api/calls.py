@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
 from app.calls import state
+from app.calls.call_bus import CommandFailed, CommandTimeout, NoMediaOwner
 from app.calls.control import CallControlError, MediaOptions
 from app.calls.models import CallRecord, ConnectionState, MediaState
 from app.security.dependencies import ControlKeyDep
@@ -81,9 +82,54 @@ class ActionAccepted(BaseModel):
     call: CallRecord
 
 
-@router.get("", summary="List calls", response_model=list[CallRecord], responses=_ERRORS)
+@router.get(
+    "",
+    summary="List calls (all instances); media.instance_id says which holds each media socket",
+    response_model=list[CallRecord],
+    responses=_ERRORS,
+)
 async def list_calls(services: ServicesDep) -> list[CallRecord]:
-    return await services.store.list()
+    records = await services.store.list()
+    connected = [r.call_connection_id for r in records if r.media.connected]
+    if not connected:
+        return records
+    # An instance that died cannot write "disconnected": trust the bus for who is alive.
+    held = await services.bus.held(connected)
+    return [
+        _without_dead_owner(r) if r.media.connected and r.call_connection_id not in held else r
+        for r in records
+    ]
+
+
+class AudioStopped(BaseModel):
+    """The instance holding the call's media socket dropped its queued audio."""
+
+    call_connection_id: str
+    instance_id: str
+    dropped_frames: int
+
+
+@router.post(
+    "/{call_connection_id}/audio/stop",
+    summary="Stop the audio playing into the call now (barge-in), on the instance holding it",
+    response_model=AudioStopped,
+    responses={**_ERRORS, 504: {"description": "The owning instance did not answer in time"}},
+)
+async def stop_audio(call_connection_id: CallId, services: ServicesDep) -> AudioStopped:
+    await _known_call(services, call_connection_id)
+    try:
+        reply = await services.bus.request(call_connection_id, "stop_audio", timeout_s=5.0)
+    except NoMediaOwner as exc:
+        raise ApiError(409, "no_media_socket", "no instance holds the call's media") from exc
+    except CommandTimeout as exc:
+        raise ApiError(504, "media_owner_timeout", "the media owner did not answer") from exc
+    except CommandFailed as exc:
+        raise ApiError(409, exc.code, str(exc)) from exc
+    return AudioStopped(
+        call_connection_id=call_connection_id,
+        instance_id=reply.instance_id,
+        dropped_frames=int(reply.result.get("dropped_frames", 0)),
+    )
 
 
 @router.get(
@@ -189,6 +235,11 @@ async def _known_call(services: ServicesDep, call_connection_id: str) -> CallRec
     if record is None:
         raise ApiError(404, "call_not_found", f"no call {call_connection_id!r}")
     return record
+
+
+def _without_dead_owner(record: CallRecord) -> CallRecord:
+    media = record.media.model_copy(update={"connected": False, "close_reason": "owner gone"})
+    return record.model_copy(update={"media": media})
 
 
 def _require_connected(record: CallRecord) -> None:

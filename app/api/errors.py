@@ -1,6 +1,7 @@
 """HTTP errors: one exception type with a status, and handlers that always answer JSON.
 
 ApiError                 any error answered with `status` and `{"error": {code, message}}`
+StoreUnavailable         a shared call store (Redis) is unreachable -> 503 + Retry-After
 RequestValidationError   (FastAPI) -> 400 with the offending fields
 Exception                (anything else) -> 500 with no internals
 """
@@ -14,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.calls.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,14 @@ def install(app: FastAPI) -> None:
             error_body(f"http_{exc.status_code}", str(exc.detail)),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse(
+            error_body("store_unavailable", "call state is unavailable; retry shortly"),
+            status_code=503,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
 from app.api.deps import get_ws_services
+from app.calls.call_bus import BusCommand, CommandFailed, CommandHandler
 from app.media.registry import TooManyCalls
 from app.media.session import CallIdentity, MediaSession
+from app.observability.logging import bind_call
+from app.observability.metrics import SessionMetrics
 from app.security.dependencies import refuse_ws_upgrade, verify_ws_upgrade
 
 log = logging.getLogger(__name__)
@@ -45,10 +50,37 @@ async def media_socket(websocket: WebSocket) -> None:
         call,
         settings=settings,
         store=services.store,
+        writer=services.writer,
         backend_factory=lambda: services.backend_factory(settings),
+        metrics=SessionMetrics(services.metrics, settings.media_backend),
+        events=services.events,
     )
-    async with services.media.hold(session):
-        await session.run()
+    with bind_call(call.call_connection_id, call.correlation_id):
+        async with (
+            services.media.hold(session),
+            # This instance now owns the call's media: control actions reach it over the bus.
+            services.bus.serve(call.call_connection_id, media_commands(session)),
+        ):
+            await session.run()
+
+
+def media_commands(session: MediaSession) -> CommandHandler:
+    """What other instances (or this one) may ask of a live media session."""
+
+    async def handle(command: BusCommand) -> Mapping[str, Any]:
+        if command.name == "stop_audio":
+            output = session.output
+            if output is None:
+                raise CommandFailed("media_not_ready", "no AudioMetadata received yet")
+            queued = output.queued_frames
+            output.stop_audio()
+            return {"stopped": True, "dropped_frames": queued}
+        if command.name == "end_media":
+            session.end(str(command.args.get("reason", "ended by the control API")), 1000)
+            return {"ending": True}
+        raise CommandFailed("unknown_command", f"unknown media command {command.name!r}")
+
+    return handle
 
 
 def call_identity(websocket: WebSocket) -> CallIdentity:

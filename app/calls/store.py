@@ -1,7 +1,13 @@
 """The call store seam: where call records live (memory now, Redis for scale-out).
 
 Every change goes through `update` with a pure function, so an implementation can make it
-atomic (a lock in memory, compare-and-set in Redis) and no update is lost.
+atomic (a lock in memory, compare-and-set in Redis) and no update is lost; the function may be
+applied more than once (a lost compare-and-set is retried), so it must not have side effects.
+
+When a shared store cannot be reached, `get`, `list`, `update` and `claim` raise
+`StoreUnavailable` (the HTTP layer answers 503); `release`, `ping` and `close` never raise.
+Writes that must not wait on the store (the media path) go through `StateWriter`, which
+buffers and retries them.
 """
 
 from __future__ import annotations
@@ -10,6 +16,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from app.calls.models import CallRecord
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or answered too slowly; retrying later may succeed."""
+
 
 Mutation = Callable[[CallRecord | None], CallRecord | None]
 """Given the current record (None when absent), return the new one (None: leave as is)."""

@@ -34,10 +34,8 @@ def media_connected(session: MediaSession, instance_id: str | None = None) -> Mu
 def media_progress(session: MediaSession) -> Mutation:
     """Counters and transcripts so far."""
 
-    def mutate(current: CallRecord | None) -> CallRecord | None:
-        if current is None:
-            return None
-        return _with_stats(current, session)
+    def mutate(current: CallRecord | None) -> CallRecord:
+        return _with_stats(current or _fresh(session), session)
 
     return mutate
 
@@ -45,10 +43,8 @@ def media_progress(session: MediaSession) -> Mutation:
 def media_disconnected(session: MediaSession, reason: str) -> Mutation:
     """The media socket closed."""
 
-    def mutate(current: CallRecord | None) -> CallRecord | None:
-        if current is None:
-            return None
-        record = _with_stats(current, session)
+    def mutate(current: CallRecord | None) -> CallRecord:
+        record = _with_stats(current or _fresh(session), session)
         media = record.media.model_copy(
             update={"connected": False, "disconnected_at": utcnow(), "close_reason": reason}
         )
@@ -57,6 +53,14 @@ def media_disconnected(session: MediaSession, reason: str) -> Mutation:
         )
 
     return mutate
+
+
+def _fresh(session: MediaSession) -> CallRecord:
+    # The store lost the record (a Redis restart without persistence): rebuild what we know.
+    return CallRecord(
+        call_connection_id=session.call.call_connection_id,
+        correlation_id=session.call.correlation_id,
+    )
 
 
 def _with_stats(record: CallRecord, session: MediaSession) -> CallRecord:

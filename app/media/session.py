@@ -30,7 +30,8 @@ from app.backends.base import (
     StreamFormat,
     TranscriptIn,
 )
-from app.calls.store import CallStore
+from app.calls.state_writer import StateWriter
+from app.calls.store import CallStore, StoreUnavailable
 from app.media import call_state
 from app.media.output import SessionOutput
 from app.media.pacing import OutboundPacer
@@ -45,6 +46,9 @@ from app.media.protocol import (
 )
 from app.media.resample import Resampler, resampler
 from app.media.stats import MediaStats
+from app.observability.events import EventHub
+from app.observability.levels import LevelMeter
+from app.observability.metrics import SessionMetrics
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,7 +89,10 @@ class MediaSession:
         *,
         settings: Settings,
         store: CallStore,
+        writer: StateWriter,
         backend_factory: Callable[[], Backend],
+        metrics: SessionMetrics,
+        events: EventHub,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call = call
@@ -93,6 +100,12 @@ class MediaSession:
         self._ws = websocket
         self._settings = settings
         self._store = store
+        # State writes go through the writer: they never block or fail the media path, even
+        # while a shared store is unreachable (retried, they converge later).
+        self._writer = writer
+        self._metrics = metrics
+        self._events = events
+        self._level = LevelMeter()
         self._backend_factory = backend_factory
         self._clock = clock
         self._queue: deque[MediaMessage] = deque()
@@ -120,10 +133,11 @@ class MediaSession:
 
     async def run(self) -> SessionEnd:
         """Serve the socket until it ends; returns why."""
-        await self._store.update(
+        self._writer.submit(
             self.call.call_connection_id,
             call_state.media_connected(self, self._settings.instance_id),
         )
+        self._metrics.started()
         end = SessionEnd("ended", 1000)
         try:
             async with asyncio.TaskGroup() as group:
@@ -136,9 +150,10 @@ class MediaSession:
         finally:
             await self._close_backend()
             await self._close_socket(end)
-            await self._store.update(
+            self._writer.submit(
                 self.call.call_connection_id, call_state.media_disconnected(self, end.reason)
             )
+            self._metrics.ended(self.stats)
         log.info(
             "media session ended: %s (in %d, out %d, malformed %d, dropped %d)",
             end.reason,
@@ -232,6 +247,9 @@ class MediaSession:
                 self._malformed("AudioData before AudioMetadata")
                 return
             pcm = message.pcm
+            level = self._level.measure(pcm)
+            if level is not None:
+                self._events.publish_level(self.call.call_connection_id, level)
             participant = message.participant_id
             if participant in self._inbound_resamplers:
                 converter = self._inbound_resamplers[participant]
@@ -297,7 +315,10 @@ class MediaSession:
             bidirectional=self._settings.media_bidirectional,
             subscription_id=metadata.subscription_id,
         )
-        record = await self._store.get(self.call.call_connection_id)
+        try:
+            record = await self._store.get(self.call.call_connection_id)
+        except StoreUnavailable:
+            record = None  # the call goes on without caller/callee in the backend's context
         if record is not None:
             context = dataclasses.replace(context, caller=record.caller, callee=record.callee)
         self._backend = backend
@@ -322,6 +343,8 @@ class MediaSession:
         if event.kind == "error":
             self.stats.backend_errors += 1
             log.warning("backend reported: %s", dict(event.data), extra=self._log_extra())
+        elif event.kind == "reconnect":
+            self._metrics.backend_reconnected()
         elif event.kind == "transcript":
             log.info(
                 "transcript %s: %s",
@@ -360,10 +383,14 @@ class MediaSession:
                 raise _Ended(SessionEnd(f"no inbound audio for {idle_s:g} s", 1000))
             if now - started > max_s:
                 raise _Ended(SessionEnd(f"call exceeded {max_s:g} s", 1000))
+            pacer = self._pacer
+            self._metrics.flush(self.stats, pacer.queued_frames if pacer is not None else None)
             if now >= next_flush:
                 next_flush = now + STATE_FLUSH_INTERVAL_S
-                await self._store.update(
-                    self.call.call_connection_id, call_state.media_progress(self)
+                self._writer.submit(
+                    self.call.call_connection_id,
+                    call_state.media_progress(self),
+                    supersedes="media_progress",
                 )
 
     # --- teardown -------------------------------------------------------------------------------

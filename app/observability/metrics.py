@@ -1,0 +1,255 @@
+"""Prometheus metrics of one app instance, each `Metrics` in its own `CollectorRegistry`.
+
+The media hot path (50 frames/s per call and direction) never touches a Prometheus object: a
+session keeps plain int counters (`MediaStats`) and hands them to `SessionMetrics.flush` about
+once a second, which adds only the increase since the previous flush. Everything else here
+(calls, sessions, HTTP requests, backend errors) happens a few times per call.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.exposition import choose_encoder
+
+NAMESPACE = "acs_bridge"
+# Relay latency of one 20 ms frame: a few ms when healthy, hundreds when a backend stalls.
+RELAY_LATENCY_BUCKETS_S = (
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5,
+)  # fmt: skip
+# Outbound frames queued for pacing (20 ms each): 4 is the default lead, 1500 is 30 s of audio.
+QUEUE_DEPTH_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 1500)
+HTTP_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The service's metrics; `render` gives the Prometheus exposition of this registry only."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r, ns = self.registry, NAMESPACE
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+
+        self.calls_active = Gauge(
+            "calls_active", "Calls not yet disconnected", namespace=ns, registry=r
+        )
+        self.calls_ended = Counter(
+            "calls_ended", "Calls ended, by outcome", ["outcome"], namespace=ns, registry=r
+        )
+        self.media_sessions_active = Gauge(
+            "media_sessions_active", "Open media WebSockets", namespace=ns, registry=r
+        )
+        self.media_sessions = Counter(
+            "media_sessions", "Media WebSockets accepted", namespace=ns, registry=r
+        )
+        self.media_frames = Counter(
+            "media_frames",
+            "Audio frames relayed, by direction",
+            ["direction"],
+            namespace=ns,
+            registry=r,
+        )
+        self._frames_in = self.media_frames.labels("in")
+        self._frames_out = self.media_frames.labels("out")
+        self.malformed_frames = Counter(
+            "media_malformed_frames",
+            "Inbound media messages skipped as malformed",
+            namespace=ns,
+            registry=r,
+        )
+        self.dropped_frames = Counter(
+            "media_dropped_frames",
+            "Inbound audio frames dropped because the backend fell behind",
+            namespace=ns,
+            registry=r,
+        )
+        self.outbound_queue = Histogram(
+            "media_outbound_queue_frames",
+            "Outbound frames waiting for pacing, sampled per session",
+            namespace=ns,
+            registry=r,
+            buckets=QUEUE_DEPTH_BUCKETS,
+        )
+        self.relay_latency = Histogram(
+            "media_relay_latency_seconds",
+            "Time from an audio frame's arrival to its relay",
+            namespace=ns,
+            registry=r,
+            buckets=RELAY_LATENCY_BUCKETS_S,
+        )
+        self.backend_errors = Counter(
+            "backend_errors",
+            "Errors reported by media backends",
+            ["backend"],
+            namespace=ns,
+            registry=r,
+        )
+        self.backend_reconnects = Counter(
+            "backend_reconnects",
+            "Media backend reconnections",
+            ["backend"],
+            namespace=ns,
+            registry=r,
+        )
+        self.http_requests = Counter(
+            "http_requests",
+            "HTTP requests, by method, route template and status",
+            ["method", "route", "status"],
+            namespace=ns,
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request duration, by method and route template",
+            ["method", "route"],
+            namespace=ns,
+            registry=r,
+            buckets=HTTP_DURATION_BUCKETS_S,
+        )
+
+    # --- calls ---------------------------------------------------------------------------------
+    def call_started(self) -> None:
+        """A call record appeared (incoming call accepted or outbound call placed)."""
+        self.calls_active.inc()
+
+    def call_ended(self, outcome: str, *, was_active: bool = True) -> None:
+        """A call disconnected; `outcome` is `completed`, `media_failed` or `failed`."""
+        if was_active:
+            self.calls_active.dec()
+        self.calls_ended.labels(outcome).inc()
+
+    # --- media (per session, or batched per flush) ----------------------------------------------
+    def media_session_started(self) -> None:
+        self.media_sessions.inc()
+        self.media_sessions_active.inc()
+
+    def media_session_ended(self) -> None:
+        self.media_sessions_active.dec()
+
+    def add_frames(
+        self, *, in_: int = 0, out: int = 0, malformed: int = 0, dropped: int = 0
+    ) -> None:
+        """Add frame counts accumulated since the last call; call it about once a second, never
+        per frame (a Prometheus increment takes a lock)."""
+        if in_:
+            self._frames_in.inc(in_)
+        if out:
+            self._frames_out.inc(out)
+        if malformed:
+            self.malformed_frames.inc(malformed)
+        if dropped:
+            self.dropped_frames.inc(dropped)
+
+    def observe_outbound_queue(self, frames: int) -> None:
+        """Sample one session's outbound queue depth (once per flush)."""
+        self.outbound_queue.observe(frames)
+
+    def observe_relay_latency(self, seconds: float) -> None:
+        """Record one relay latency; sample (e.g. one frame in 25), do not call per frame."""
+        self.relay_latency.observe(seconds)
+
+    def backend_error(self, backend: str, count: int = 1) -> None:
+        self.backend_errors.labels(backend).inc(count)
+
+    def backend_reconnect(self, backend: str) -> None:
+        self.backend_reconnects.labels(backend).inc()
+
+    # --- HTTP -----------------------------------------------------------------------------------
+    def observe_http(self, method: str, route: str, status: int, seconds: float | None) -> None:
+        """Count one request; `seconds` None leaves the duration out (event streams)."""
+        self.http_requests.labels(method, route, str(status)).inc()
+        if seconds is not None:
+            self.http_duration.labels(method, route).observe(seconds)
+
+    # --- exposition -----------------------------------------------------------------------------
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """The exposition body and its content type (OpenMetrics when the scraper asks for it)."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
+
+
+class MediaCounts(Protocol):
+    """A media session's cumulative counters (`app.media.stats.MediaStats` has them)."""
+
+    @property
+    def frames_in(self) -> int: ...
+    @property
+    def frames_out(self) -> int: ...
+    @property
+    def malformed(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def backend_errors(self) -> int: ...
+
+
+class SessionMetrics:
+    """One media session's link to `Metrics`: counts the session, and turns its cumulative
+    counters into increments on `flush` (call it once a second and when the session ends)."""
+
+    __slots__ = (
+        "_backend",
+        "_dropped",
+        "_errors",
+        "_in",
+        "_malformed",
+        "_metrics",
+        "_open",
+        "_out",
+    )
+
+    def __init__(self, metrics: Metrics, backend: str) -> None:
+        self._metrics = metrics
+        self._backend = backend
+        self._in = self._out = self._malformed = self._dropped = self._errors = 0
+        self._open = False
+
+    def started(self) -> None:
+        """The media socket was accepted."""
+        if not self._open:
+            self._open = True
+            self._metrics.media_session_started()
+
+    def ended(self, counts: MediaCounts | None = None) -> None:
+        """The session is over: flush `counts` one last time; safe to call twice."""
+        if counts is not None:
+            self.flush(counts)
+        if self._open:
+            self._open = False
+            self._metrics.media_session_ended()
+
+    def flush(self, counts: MediaCounts, outbound_queue: int | None = None) -> None:
+        """Add what `counts` grew by since the previous flush; sample the outbound queue."""
+        m = self._metrics
+        m.add_frames(
+            in_=counts.frames_in - self._in,
+            out=counts.frames_out - self._out,
+            malformed=counts.malformed - self._malformed,
+            dropped=counts.dropped - self._dropped,
+        )
+        errors = counts.backend_errors - self._errors
+        if errors > 0:
+            m.backend_error(self._backend, errors)
+        self._in, self._out = counts.frames_in, counts.frames_out
+        self._malformed, self._dropped = counts.malformed, counts.dropped
+        self._errors = counts.backend_errors
+        if outbound_queue is not None:
+            m.observe_outbound_queue(outbound_queue)
+
+    def backend_reconnected(self) -> None:
+        self._metrics.backend_reconnect(self._backend)
+
+    def observe_relay_latency(self, seconds: float) -> None:
+        """One sampled relay latency (e.g. one frame in 25)."""
+        self._metrics.observe_relay_latency(seconds)
