@@ -165,6 +165,8 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.media_backend == "websocket" and not self.backend_ws_url:
             raise ValueError("MEDIA_BACKEND=websocket needs BACKEND_WS_URL")
+        if self.media_backend == "openai" and self.openai_api_key is None:
+            raise ValueError("MEDIA_BACKEND=openai needs OPENAI_API_KEY")
         if self.media_backend == "azure-openai" and not (
             self.azure_openai_endpoint and self.azure_openai_deployment
         ):

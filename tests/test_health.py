@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from pydantic import ValidationError
 
 from app.main import create_app
 from app.server import serve_in_background
@@ -25,3 +27,8 @@ async def test_readyz_is_ready_with_acs_configured(live_app: LiveApp) -> None:
     ready = await live_app.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+
+
+def test_openai_backend_without_a_key_is_refused_at_startup() -> None:
+    with pytest.raises(ValidationError, match="OPENAI_API_KEY"):
+        Settings(_env_file=None, media_backend="openai")

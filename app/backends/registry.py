@@ -14,6 +14,8 @@ BACKENDS: dict[str, str] = {
     "echo": "app.backends.echo:create_backend",
     "recorder": "app.backends.recorder:create_backend",
     "websocket": "app.backends.websocket:create_backend",
+    "openai": "app.backends.realtime:create_openai_backend",
+    "azure-openai": "app.backends.realtime:create_azure_backend",
 }
 
 

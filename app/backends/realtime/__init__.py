@@ -1,0 +1,45 @@
+"""The OpenAI / Azure OpenAI Realtime backends (`MEDIA_BACKEND=openai` or `azure-openai`).
+
+connection.py      the SDK client, URLs and credentials (API key, Entra ID)
+session_config.py  session.update and the greeting, from settings
+uplink.py          caller audio batched into appends
+player.py          model audio played to the call from its own task
+playback.py        per-item audio accounting for barge-in (truncate, cancel, late deltas)
+history.py         the transcript replayed into a new session
+backend.py         the Backend: the socket's life, server events, faults
+"""
+
+from __future__ import annotations
+
+from app.backends.base import BackendError
+from app.backends.realtime.backend import RealtimeBackend, ReconnectPolicy
+from app.backends.realtime.connection import azure_connector, openai_connector
+from app.backends.realtime.errors import RealtimeFatal
+from app.backends.realtime.session_config import RealtimeConfig
+from app.settings import Settings
+
+__all__ = [
+    "RealtimeBackend",
+    "RealtimeConfig",
+    "ReconnectPolicy",
+    "create_azure_backend",
+    "create_openai_backend",
+]
+
+
+def create_openai_backend(settings: Settings) -> RealtimeBackend:
+    """MEDIA_BACKEND=openai: OPENAI_API_KEY, OPENAI_REALTIME_MODEL, OPENAI_BASE_URL."""
+    try:
+        connector = openai_connector(settings)
+    except RealtimeFatal as exc:
+        raise BackendError(str(exc), fatal=True) from exc
+    return RealtimeBackend(connector, RealtimeConfig.from_settings(settings), name="openai")
+
+
+def create_azure_backend(settings: Settings) -> RealtimeBackend:
+    """MEDIA_BACKEND=azure-openai: the v1 endpoint with an API key, or Entra ID without one."""
+    try:
+        connector = azure_connector(settings)
+    except RealtimeFatal as exc:
+        raise BackendError(str(exc), fatal=True) from exc
+    return RealtimeBackend(connector, RealtimeConfig.from_settings(settings), name="azure-openai")

@@ -1,0 +1,290 @@
+"""The OpenAI / Azure OpenAI Realtime backend: the caller talks to a speech-to-speech model.
+
+One task per call owns the Realtime socket: it connects, sends `session.update`, replays the
+conversation so far (after a reconnect), then reads server events until the socket drops, the
+service ends the session or the session is due for renewal, and starts over. The caller's
+audio comes in through `receive` and goes out as batched appends; while there is no socket, the
+last second of it is kept. What the events mean for the call is the `Conversation`'s business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+from openai import WebSocketConnectionClosedError
+from openai.resources.realtime.realtime import AsyncRealtimeConnection
+from websockets.exceptions import ConnectionClosed
+
+from app.backends.base import (
+    AudioIn,
+    BackendError,
+    BackendEvent,
+    CallContext,
+    InboundEvent,
+    MediaOutput,
+    TranscriptIn,
+)
+from app.backends.realtime.connection import RealtimeConnector
+from app.backends.realtime.conversation import Conversation
+from app.backends.realtime.errors import RealtimeFatal, RealtimeUnavailable, SessionExpired
+from app.backends.realtime.session_config import (
+    MODEL_SAMPLE_RATE,
+    RealtimeConfig,
+    greeting_request,
+    session_update,
+)
+from app.backends.realtime.uplink import AppendBatcher, append_message
+
+log = logging.getLogger(__name__)
+
+RENEW_AFTER_S = 55 * 60.0  # the service caps a session at 60 minutes
+RENEW_DEADLINE_S = 58 * 60.0
+RENEW_RETRY_S = 1.0
+PENDING_AUDIO_MS = 1000
+DISCARD_TIMEOUT_S = 2.0
+
+SessionOutcome = Literal["renew", "dropped"]
+_SOCKET_CLOSED = (ConnectionClosed, WebSocketConnectionClosedError)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectPolicy:
+    """Exponential backoff with jitter; `attempts` failures in a row end the media session."""
+
+    initial_s: float = 0.25
+    max_s: float = 5.0
+    attempts: int = 8
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.initial_s * 2.0 ** (attempt - 1), self.max_s)
+        return base * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not cryptography)
+
+
+class RealtimeBackend:
+    """One Realtime conversation per call, kept alive across drops and renewals."""
+
+    def __init__(
+        self,
+        connector: RealtimeConnector,
+        config: RealtimeConfig,
+        *,
+        name: str = "openai",
+        reconnect: ReconnectPolicy | None = None,
+        renew_after_s: float = RENEW_AFTER_S,
+        renew_deadline_s: float = RENEW_DEADLINE_S,
+    ) -> None:
+        self.name = name
+        self._connector = connector
+        self._config = config
+        self._reconnect = reconnect or ReconnectPolicy()
+        self._renew_after_s = renew_after_s
+        self._renew_deadline_s = max(renew_deadline_s, renew_after_s)
+        self._batcher = AppendBatcher(config.append_bytes, MODEL_SAMPLE_RATE * 2 // 50)
+        self._pending: deque[bytes] = deque(maxlen=max(1, PENDING_AUDIO_MS // config.append_ms))
+        self._instructions = config.instructions
+        self._call: CallContext | None = None
+        self._output: MediaOutput | None = None
+        self._conversation: Conversation | None = None
+        self._connection: AsyncRealtimeConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._greeted = False
+        self._session_live = False
+        self.connects = 0
+        self.appends_sent = 0
+
+    @property
+    def sample_rate(self) -> int:
+        return MODEL_SAMPLE_RATE
+
+    @property
+    def dropped_deltas(self) -> int:
+        """Audio deltas of interrupted responses that were not played."""
+        return 0 if self._conversation is None else self._conversation.dropped_deltas
+
+    async def open(self, call: CallContext, output: MediaOutput) -> None:
+        self._call, self._output = call, output
+        self._batcher.frame_bytes = MODEL_SAMPLE_RATE * 2 * call.stream.frame_ms // 1000
+        path = self._config.instructions_file
+        if path is not None:
+            try:
+                self._instructions = (await asyncio.to_thread(path.read_text, "utf-8")).strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                message = f"cannot read REALTIME_INSTRUCTIONS_FILE: {exc}"
+                raise BackendError(message, fatal=True) from exc
+        self._conversation = Conversation(output, self._log_extra())
+        self._task = asyncio.create_task(self._run(), name=f"realtime-{call.call_connection_id}")
+
+    async def receive(self, event: InboundEvent) -> None:
+        if type(event) is AudioIn:
+            for chunk in self._batcher.feed(event):
+                await self._send_audio(chunk)
+        elif isinstance(event, TranscriptIn) and self._config.turn_detection == "none":
+            await self._acs_turn(event)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._conversation is not None:
+            await self._conversation.close()
+        await self._connector.close()
+
+    # --- the socket's life ------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            await self._keep_connected()
+        except Exception as exc:
+            # The edge of the backend's task: a bug ends the media session visibly, not silently.
+            log.exception("Realtime backend crashed", extra=self._log_extra())
+            self._fail(f"internal error: {exc!r}")
+
+    async def _keep_connected(self) -> None:
+        conversation = self._conversation
+        assert conversation is not None
+        failures = 0
+        while True:
+            if failures:
+                if failures >= self._reconnect.attempts:
+                    self._fail(f"the Realtime service stayed unreachable ({failures} attempts)")
+                    return
+                await asyncio.sleep(self._reconnect.delay(failures))
+            try:
+                connection = await self._connector.connect()
+            except RealtimeFatal as exc:
+                self._fail(str(exc))
+                return
+            except RealtimeUnavailable as exc:
+                failures += 1
+                self._report_reconnect(failures, str(exc))
+                continue
+            self.connects += 1
+            log.info(
+                "Realtime socket open (model %s, connect %d)",
+                self._connector.model,
+                self.connects,
+                extra=self._log_extra(),
+            )
+            try:
+                outcome = await self._serve(connection, conversation)
+            except _SOCKET_CLOSED as exc:
+                outcome = "dropped"
+                failures = 1 if self._session_live else failures + 1
+                self._report_reconnect(failures, f"the Realtime socket closed: {exc}")
+            except RealtimeFatal as exc:
+                self._fail(str(exc))
+                return
+            finally:
+                self._connection = None
+                await _discard(connection)
+            if outcome == "renew":
+                failures = 0
+                log.info("renewing the Realtime session", extra=self._log_extra())
+            else:
+                conversation.session_lost()
+
+    async def _serve(
+        self, connection: AsyncRealtimeConnection, conversation: Conversation
+    ) -> SessionOutcome:
+        conversation.new_session()
+        self._session_live = False
+        await connection.send(session_update(self._config, self._instructions))
+        for item in conversation.history.replay():
+            await connection.send(item)
+        # Audio kept while disconnected goes first; the socket is shared only once it is out.
+        while self._pending:
+            await connection.send_raw(append_message(self._pending.popleft()))
+        self._connection = connection
+        if not self._greeted:
+            self._greeted = True
+            greeting = greeting_request(self._config, self._instructions)
+            if greeting is not None:
+                await connection.send(greeting)
+        loop = asyncio.get_running_loop()
+        renew_at = loop.time() + self._renew_after_s
+        deadline = loop.time() + self._renew_deadline_s
+        while True:
+            try:
+                async with asyncio.timeout_at(renew_at):
+                    event = await connection.recv()
+            except TimeoutError:
+                # Renew between turns when possible, so nobody is cut off mid-sentence.
+                if loop.time() >= deadline or conversation.quiet():
+                    return "renew"
+                renew_at = min(loop.time() + RENEW_RETRY_S, deadline)
+                continue
+            if event.type == "session.created":
+                self._session_live = True
+            try:
+                await conversation.handle(connection, event)
+            except SessionExpired:
+                return "renew"
+            except (AttributeError, TypeError, ValueError) as exc:
+                # A server event missing fields (version skew): skip it, keep the call going.
+                log.warning("skipped a malformed Realtime event: %r", exc, extra=self._log_extra())
+
+    # --- caller audio and turns -------------------------------------------------------------
+    async def _send_audio(self, chunk: bytes) -> None:
+        connection = self._connection
+        if connection is None:
+            self._pending.append(chunk)
+            return
+        try:
+            await connection.send_raw(append_message(chunk))
+        except _SOCKET_CLOSED:
+            self._pending.append(chunk)  # the session task sees the drop and reconnects
+            return
+        self.appends_sent += 1
+
+    async def _acs_turn(self, event: TranscriptIn) -> None:
+        """Turn detection off: ACS's own transcription says when the caller speaks and stops."""
+        connection, conversation = self._connection, self._conversation
+        if connection is None or conversation is None or not event.text.strip():
+            return
+        try:
+            await conversation.barge_in(connection)
+            if event.final:
+                await connection.send({"type": "input_audio_buffer.commit"})
+                await connection.send({"type": "response.create"})
+        except _SOCKET_CLOSED:
+            return  # the session task sees the drop and reconnects
+
+    # --- reporting ------------------------------------------------------------------------------
+    def _report_reconnect(self, attempt: int, reason: str) -> None:
+        log.warning(
+            "Realtime socket unavailable (attempt %d): %s", attempt, reason, extra=self._log_extra()
+        )
+        if self._output is not None:
+            data = {"backend": self.name, "attempt": attempt, "reason": reason}
+            self._output.report(BackendEvent("reconnect", data))
+
+    def _fail(self, reason: str) -> None:
+        log.error("Realtime backend failed: %s", reason, extra=self._log_extra())
+        if self._output is not None:
+            data = {"backend": self.name, "message": reason, "fatal": True}
+            self._output.report(BackendEvent("error", data))
+            self._output.end(reason)
+
+    def _log_extra(self) -> dict[str, str | None]:
+        call = self._call
+        return {
+            "call_connection_id": call.call_connection_id if call else None,
+            "correlation_id": call.correlation_id if call else None,
+        }
+
+
+async def _discard(connection: AsyncRealtimeConnection) -> None:
+    with contextlib.suppress(*_SOCKET_CLOSED, OSError, TimeoutError):
+        async with asyncio.timeout(DISCARD_TIMEOUT_S):
+            await connection.close()

@@ -1,0 +1,170 @@
+"""What the Realtime service's events mean for the call: audio, barge-in, transcripts, errors.
+
+One `Conversation` lives as long as the call, across the sessions the backend opens: the
+transcript history and the player outlive a socket, the per-response accounting does not.
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+import time
+from collections.abc import Mapping
+from typing import Literal
+
+from openai.resources.realtime.realtime import AsyncRealtimeConnection
+from openai.types.realtime.realtime_server_event import RealtimeServerEvent
+
+from app.backends.base import BackendEvent, MediaOutput
+from app.backends.realtime.errors import (
+    RACE_EVENT_PREFIX,
+    RealtimeFatal,
+    SessionExpired,
+    classify_error,
+)
+from app.backends.realtime.history import ConversationHistory
+from app.backends.realtime.playback import PlaybackLedger
+from app.backends.realtime.player import AudioPlayer
+
+log = logging.getLogger(__name__)
+
+
+class Conversation:
+    """Turns server events into calls on the MediaOutput, and barge-ins into client events."""
+
+    def __init__(self, output: MediaOutput, log_extra: Mapping[str, str | None]) -> None:
+        self.output = output
+        self.history = ConversationHistory()
+        self.ledger = PlaybackLedger()
+        self.player = AudioPlayer(output, on_play=self._on_play)
+        self.caller_speaking = False
+        self.dropped_deltas = 0
+        self._speech_stopped_at: float | None = None
+        self._event_seq = 0
+        self._log_extra = dict(log_extra)
+
+    def new_session(self) -> None:
+        """A new, empty Realtime session: old response and item ids mean nothing to it."""
+        self.ledger.reset()
+        self.caller_speaking = False
+
+    def session_lost(self) -> None:
+        """The socket dropped: the new session knows nothing of a cut-off response, so stop it."""
+        if self.ledger.is_speaking(self.output.heard_ms):
+            self.player.interrupt()
+            self.output.stop_audio()
+
+    def quiet(self) -> bool:
+        """Nobody is speaking: a good moment to renew the session."""
+        return not self.caller_speaking and not self.ledger.is_speaking(self.output.heard_ms)
+
+    async def close(self) -> None:
+        await self.player.close()
+
+    async def handle(self, connection: AsyncRealtimeConnection, event: RealtimeServerEvent) -> None:
+        """Act on one server event; raises RealtimeFatal or SessionExpired."""
+        if event.type == "response.output_audio.delta":
+            self._on_audio(event.response_id, event.item_id, event.delta)
+        elif event.type == "input_audio_buffer.speech_started":
+            self.caller_speaking = True
+            await self.barge_in(connection)
+        elif event.type == "input_audio_buffer.speech_stopped":
+            self.caller_speaking = False
+            self._speech_stopped_at = time.monotonic()
+        elif event.type == "input_audio_buffer.committed":
+            self.history.reserve(event.item_id, "caller")
+        elif event.type == "conversation.item.input_audio_transcription.completed":
+            self._on_transcript(event.item_id, "caller", event.transcript)
+        elif event.type == "response.output_audio_transcript.done":
+            self._on_transcript(event.item_id, "agent", event.transcript)
+        elif event.type == "response.created":
+            if event.response.id:
+                self.ledger.response_created(event.response.id)
+        elif event.type == "response.done":
+            if event.response.id:
+                self.ledger.response_done(event.response.id)
+            details = event.response.status_details
+            if event.response.status == "failed" and details and details.error:
+                # Quota and some auth failures arrive here rather than as `error` events.
+                failure = details.error
+                message = failure.message or "the response failed"
+                self._on_error(failure.code, failure.type, None, message)
+        elif event.type == "error":
+            error = event.error
+            self._on_error(error.code, error.type, error.event_id, error.message)
+
+    async def barge_in(self, connection: AsyncRealtimeConnection) -> None:
+        """The caller talks over the model: stop, cancel, and say what was heard."""
+        interruption = self.ledger.interrupt(self.output.heard_ms)
+        if interruption is None:
+            return
+        # Synchronously, before any await: nothing more of this response reaches the caller.
+        self.player.interrupt()
+        self.output.stop_audio()
+        if interruption.response_id is not None:
+            await connection.send(
+                {
+                    "type": "response.cancel",
+                    "event_id": self._race_event_id("cancel"),
+                    "response_id": interruption.response_id,
+                }
+            )
+        truncation = interruption.truncation
+        if truncation is not None:
+            await connection.send(
+                {
+                    "type": "conversation.item.truncate",
+                    "event_id": self._race_event_id("truncate"),
+                    "item_id": truncation.item_id,
+                    "content_index": 0,
+                    "audio_end_ms": truncation.audio_end_ms,
+                }
+            )
+
+    def _on_audio(self, response_id: str, item_id: str, delta: str) -> None:
+        try:
+            pcm = binascii.a2b_base64(delta)
+        except binascii.Error:
+            log.warning("the model sent audio that is not base64", extra=self._log_extra)
+            return
+        if not self.ledger.accept(response_id, item_id, len(pcm)):
+            self.dropped_deltas += 1  # a late delta of an interrupted response
+            return
+        self.history.reserve(item_id, "agent")
+        self.player.enqueue(item_id, pcm)
+
+    def _on_play(self) -> None:
+        started = self._speech_stopped_at
+        if started is not None:
+            self._speech_stopped_at = None
+            latency_ms = round((time.monotonic() - started) * 1000.0, 1)
+            self.output.report(BackendEvent("turn_latency", {"ms": latency_ms}))
+
+    def _on_transcript(self, item_id: str, role: Literal["caller", "agent"], text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        self.history.record(item_id, role, text)
+        data: dict[str, object] = {"role": role, "text": text}
+        if role == "agent" and self.ledger.was_truncated(item_id):
+            data["interrupted"] = True
+        self.output.report(BackendEvent("transcript", data))
+
+    def _on_error(
+        self, code: str | None, kind: str | None, event_id: str | None, message: str
+    ) -> None:
+        verdict = classify_error(code, kind, event_id)
+        if verdict == "benign":
+            log.debug("expected race with the model: %s", code, extra=self._log_extra)
+        elif verdict == "expired":
+            raise SessionExpired(message)
+        elif verdict == "fatal":
+            raise RealtimeFatal(f"{code or kind}: {message}")
+        else:
+            log.warning("the model reported: %s (%s)", message, code, extra=self._log_extra)
+            data = {"message": message, "code": code, "fatal": False}
+            self.output.report(BackendEvent("error", data))
+
+    def _race_event_id(self, kind: str) -> str:
+        self._event_seq += 1
+        return f"{RACE_EVENT_PREFIX}{kind}-{self._event_seq}"

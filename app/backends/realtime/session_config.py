@@ -1,0 +1,125 @@
+"""What the bridge asks of a Realtime session, built from settings (pure: no I/O here).
+
+Every (re)connected socket is a new, empty session, so the same `session.update` is sent each
+time; the greeting is asked for once per call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from openai.types.realtime.realtime_audio_config_input_param import (
+    RealtimeAudioConfigInputParam,
+)
+from openai.types.realtime.realtime_audio_formats_param import AudioPCM
+from openai.types.realtime.realtime_audio_input_turn_detection_param import (
+    RealtimeAudioInputTurnDetectionParam,
+)
+from openai.types.realtime.response_create_event_param import ResponseCreateEventParam
+from openai.types.realtime.session_update_event_param import SessionUpdateEventParam
+
+from app.settings import Settings, TurnDetection
+
+MODEL_SAMPLE_RATE: Final = 24000
+PCM_FORMAT: AudioPCM = {"type": "audio/pcm", "rate": MODEL_SAMPLE_RATE}
+GREETING_EVENT_ID = "greeting"
+
+Eagerness = Literal["low", "medium", "high", "auto"]
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeConfig:
+    """The session settings of one Realtime backend."""
+
+    instructions: str
+    instructions_file: Path | None = None
+    voice: str = "alloy"
+    turn_detection: TurnDetection = "server_vad"
+    vad_threshold: float = 0.5
+    vad_prefix_padding_ms: int = 300
+    vad_silence_duration_ms: int = 500
+    vad_eagerness: Eagerness = "auto"
+    input_transcription: bool = True
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    greeting: str | None = None
+    append_ms: int = 60
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RealtimeConfig:
+        """The REALTIME_* settings."""
+        return cls(
+            instructions=settings.realtime_instructions,
+            instructions_file=settings.realtime_instructions_file,
+            voice=settings.realtime_voice,
+            turn_detection=settings.realtime_turn_detection,
+            vad_threshold=settings.realtime_vad_threshold,
+            vad_prefix_padding_ms=settings.realtime_vad_prefix_padding_ms,
+            vad_silence_duration_ms=settings.realtime_vad_silence_duration_ms,
+            vad_eagerness=settings.realtime_vad_eagerness,
+            input_transcription=settings.realtime_input_transcription,
+            transcription_model=settings.realtime_transcription_model,
+            greeting=settings.realtime_greeting or None,
+            append_ms=settings.realtime_append_ms,
+        )
+
+    @property
+    def append_bytes(self) -> int:
+        """Bytes of caller audio per `input_audio_buffer.append` (24 kHz PCM16)."""
+        return MODEL_SAMPLE_RATE * 2 * self.append_ms // 1000
+
+
+def session_update(config: RealtimeConfig, instructions: str) -> SessionUpdateEventParam:
+    """The `session.update` sent first on every connection."""
+    audio_input: RealtimeAudioConfigInputParam = {
+        "format": PCM_FORMAT,
+        "turn_detection": turn_detection(config),
+    }
+    if config.input_transcription:
+        audio_input["transcription"] = {"model": config.transcription_model}
+    return {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "output_modalities": ["audio"],
+            "instructions": instructions,
+            "audio": {
+                "input": audio_input,
+                "output": {"format": PCM_FORMAT, "voice": config.voice},
+            },
+        },
+    }
+
+
+def turn_detection(config: RealtimeConfig) -> RealtimeAudioInputTurnDetectionParam | None:
+    """Server or semantic VAD with their parameters; None (JSON null) turns it off."""
+    if config.turn_detection == "server_vad":
+        return {
+            "type": "server_vad",
+            "threshold": config.vad_threshold,
+            "prefix_padding_ms": config.vad_prefix_padding_ms,
+            "silence_duration_ms": config.vad_silence_duration_ms,
+            "create_response": True,
+            "interrupt_response": True,
+        }
+    if config.turn_detection == "semantic_vad":
+        return {
+            "type": "semantic_vad",
+            "eagerness": config.vad_eagerness,
+            "create_response": True,
+            "interrupt_response": True,
+        }
+    return None
+
+
+def greeting_request(config: RealtimeConfig, instructions: str) -> ResponseCreateEventParam | None:
+    """The `response.create` that makes the model speak first, if a greeting is configured."""
+    if not config.greeting:
+        return None
+    # Response-level instructions replace the session's for this response: keep the persona.
+    return {
+        "type": "response.create",
+        "event_id": GREETING_EVENT_ID,
+        "response": {"instructions": f"{instructions}\n\nStart the call now: {config.greeting}"},
+    }

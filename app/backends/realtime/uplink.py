@@ -1,0 +1,57 @@
+"""Caller audio on its way to the model: batched into equal appends (pure).
+
+ACS sends 20 ms frames; one `input_audio_buffer.append` per frame is 50 events a second per
+call. Batching them into REALTIME_APPEND_MS appends cuts that overhead while keeping the audio
+continuous: silent frames are sent too (as zeros when ACS leaves them empty), or the server's
+VAD would see time jump and misjudge when the caller stopped talking.
+"""
+
+from __future__ import annotations
+
+import binascii
+
+from app.backends.base import AudioIn
+
+_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
+_APPEND_TAIL = '"}'
+
+
+class AppendBatcher:
+    """Cuts the caller's audio into appends of exactly `append_bytes`."""
+
+    def __init__(self, append_bytes: int, frame_bytes: int) -> None:
+        if append_bytes <= 0 or append_bytes % 2:
+            raise ValueError("append_bytes must be a positive, even number of bytes")
+        self.append_bytes = append_bytes
+        self.frame_bytes = frame_bytes
+        self.ignored_frames = 0
+        self._buffer = bytearray()
+        self._speaker: str | None = None
+        self._speaker_known = False
+
+    def feed(self, frame: AudioIn) -> list[bytes]:
+        """Add one frame; returns the appends it completes (usually none or one)."""
+        if not self._speaker_known:
+            self._speaker, self._speaker_known = frame.participant_id, True
+        elif frame.participant_id != self._speaker:
+            # Unmixed audio: the model hears one voice, the first participant that spoke.
+            self.ignored_frames += 1
+            return []
+        pcm = frame.pcm
+        if not pcm and frame.silent:
+            pcm = bytes(self.frame_bytes)
+        buffer = self._buffer
+        buffer += pcm
+        size = self.append_bytes
+        if len(buffer) < size:
+            return []
+        chunks = [
+            bytes(buffer[start : start + size]) for start in range(0, len(buffer) - size + 1, size)
+        ]
+        del buffer[: len(chunks) * size]
+        return chunks
+
+
+def append_message(pcm: bytes) -> str:
+    """The `input_audio_buffer.append` JSON for `pcm` (base64 needs no JSON escaping)."""
+    return _APPEND_HEAD + binascii.b2a_base64(pcm, newline=False).decode("ascii") + _APPEND_TAIL

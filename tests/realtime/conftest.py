@@ -1,0 +1,126 @@
+"""Fixtures for the Realtime backend: the fake service, a recording MediaOutput, a backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+
+from app.backends.base import BackendEvent, CallContext, StreamFormat
+from app.backends.realtime import RealtimeBackend, RealtimeConfig, ReconnectPolicy
+from app.backends.realtime.connection import openai_connector
+from app.settings import Settings
+from tests.realtime.fake_server import BYTES_PER_MS, FakeRealtime, fake_realtime
+
+FAST_RECONNECT = ReconnectPolicy(initial_s=0.01, max_s=0.05, attempts=4)
+
+
+class FakeOutput:
+    """A MediaOutput that records what the backend does; `play` completes at once unless
+    `gate` is cleared (a full outbound buffer). By default the caller has heard everything
+    played; `heard` overrides that estimate."""
+
+    def __init__(self, heard: Callable[[str], float] | None = None) -> None:
+        self.log: list[tuple[str, str | None]] = []  # ("play", item id) or ("stop", None)
+        self.played: defaultdict[str | None, bytearray] = defaultdict(bytearray)
+        self.reports: list[BackendEvent] = []
+        self.ended: list[str] = []
+        self.heard = heard
+        self.gate: asyncio.Event | None = None
+        self._changed = asyncio.Event()
+
+    async def play(self, pcm: bytes, *, playback_id: str | None = None) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.log.append(("play", playback_id))
+        self.played[playback_id] += pcm
+        self._changed.set()
+
+    def stop_audio(self) -> None:
+        self.log.append(("stop", None))
+        self._changed.set()
+
+    def heard_ms(self, playback_id: str) -> float:
+        if self.heard is not None:
+            return self.heard(playback_id)
+        return len(self.played.get(playback_id, b"")) / BYTES_PER_MS
+
+    def report(self, event: BackendEvent) -> None:
+        self.reports.append(event)
+        self._changed.set()
+
+    def end(self, reason: str) -> None:
+        self.ended.append(reason)
+        self._changed.set()
+
+    def reported(self, kind: str) -> list[dict[str, Any]]:
+        return [dict(event.data) for event in self.reports if event.kind == kind]
+
+    async def wait_for(
+        self, predicate: Callable[[FakeOutput], bool], within_s: float = 5.0
+    ) -> None:
+        async with asyncio.timeout(within_s):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+
+def call_context(sample_rate: int = 24000) -> CallContext:
+    return CallContext(
+        call_connection_id="call-realtime",
+        correlation_id="corr-realtime",
+        stream=StreamFormat(sample_rate=sample_rate),
+    )
+
+
+def realtime_settings(fake: FakeRealtime, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "media_backend": "openai",
+        "openai_api_key": "sk-test-key",
+        "openai_base_url": fake.openai_base_url,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+OpenBackend = Callable[..., AbstractAsyncContextManager[tuple[RealtimeBackend, FakeOutput]]]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeRealtime]:
+    async with fake_realtime() as service:
+        yield service
+
+
+@pytest.fixture
+def open_backend(fake: FakeRealtime) -> OpenBackend:
+    """Open a RealtimeBackend against `fake` (settings as keyword args); closed on exit."""
+
+    @asynccontextmanager
+    async def open_(
+        *,
+        output: FakeOutput | None = None,
+        reconnect: ReconnectPolicy = FAST_RECONNECT,
+        renew_after_s: float = 3600.0,
+        **overrides: Any,
+    ) -> AsyncIterator[tuple[RealtimeBackend, FakeOutput]]:
+        settings = realtime_settings(fake, **overrides)
+        backend = RealtimeBackend(
+            openai_connector(settings),
+            RealtimeConfig.from_settings(settings),
+            reconnect=reconnect,
+            renew_after_s=renew_after_s,
+            renew_deadline_s=renew_after_s + 1.0,
+        )
+        output = output or FakeOutput()
+        await backend.open(call_context(), output)
+        try:
+            yield backend, output
+        finally:
+            await backend.close()
+
+    return open_

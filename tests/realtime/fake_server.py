@@ -1,0 +1,286 @@
+"""A fake Realtime service (GA protocol) on a real WebSocket at 127.0.0.1:0, scripted per test.
+
+It does what the bridge relies on: `session.created` on connect, `session.updated`, appended
+audio recorded, `conversation.item.create` acknowledged, `response.cancel` and
+`conversation.item.truncate` checked the way the service checks them (cancel without a response
+in flight, truncate past the generated audio: errors that echo the client's event_id). Tests
+drive the rest through `FakeSession`: responses with audio, speech_started, errors, drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+MODEL_RATE = 24000
+BYTES_PER_MS = MODEL_RATE * 2 // 1000
+Event = dict[str, Any]
+
+
+def model_tone(ms: int, freq: float = 300.0) -> bytes:
+    """`ms` of a sine tone as 24 kHz PCM16 (what the model "says")."""
+    t = np.arange(MODEL_RATE * ms // 1000) / MODEL_RATE
+    return (np.sin(2 * np.pi * freq * t) * 0.3 * 32767).astype("<i2").tobytes()
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """The upgrade request of one connection."""
+
+    path: str
+    headers: Headers
+
+
+@dataclass
+class FakeSession:
+    """One client connection, as the service sees it."""
+
+    connection: ServerConnection
+    received: list[Event] = field(default_factory=list)
+    appended: bytearray = field(default_factory=bytearray)
+    append_sizes: list[int] = field(default_factory=list)
+    generated: dict[str, int] = field(default_factory=dict)  # item id -> audio bytes sent
+    active_response: str | None = None
+    closed: bool = False
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def of_type(self, kind: str) -> list[Event]:
+        return [event for event in self.received if event["type"] == kind]
+
+    async def wait_for(
+        self, predicate: Callable[[FakeSession], bool], within_s: float = 5.0
+    ) -> None:
+        async with asyncio.timeout(within_s):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_for_event(self, kind: str, count: int = 1) -> Event:
+        """The `count`-th client event of type `kind`, once it has arrived."""
+        await self.wait_for(lambda s: len(s.of_type(kind)) >= count)
+        return self.of_type(kind)[count - 1]
+
+    async def send(self, event: Event) -> None:
+        event.setdefault("event_id", f"event_{next(self._ids)}")
+        with contextlib.suppress(ConnectionClosed):
+            await self.connection.send(json.dumps(event))
+
+    # --- scripted service behaviour -------------------------------------------------------
+    async def start_response(self, response_id: str) -> None:
+        self.active_response = response_id
+        await self.send({"type": "response.created", "response": _response(response_id)})
+
+    async def audio(self, response_id: str, item_id: str, pcm: bytes, chunk_ms: int = 100) -> None:
+        """Audio deltas for the item, as fast as the socket takes them (faster than real time)."""
+        size = chunk_ms * BYTES_PER_MS
+        for start in range(0, len(pcm), size):
+            chunk = pcm[start : start + size]
+            self.generated[item_id] = self.generated.get(item_id, 0) + len(chunk)
+            await self.send(
+                {
+                    "type": "response.output_audio.delta",
+                    "response_id": response_id,
+                    "item_id": item_id,
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": base64.b64encode(chunk).decode(),
+                }
+            )
+
+    async def finish_response(
+        self, response_id: str, item_id: str, transcript: str, status: str = "completed"
+    ) -> None:
+        await self.send(
+            {
+                "type": "response.output_audio_transcript.done",
+                "response_id": response_id,
+                "item_id": item_id,
+                "output_index": 0,
+                "content_index": 0,
+                "transcript": transcript,
+            }
+        )
+        await self.send({"type": "response.done", "response": _response(response_id, status)})
+        if self.active_response == response_id:
+            self.active_response = None
+
+    async def speech_started(self, item_id: str = "item_caller", audio_start_ms: int = 0) -> None:
+        await self.send(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": audio_start_ms,
+                "item_id": item_id,
+            }
+        )
+
+    async def speech_stopped(self, item_id: str = "item_caller", audio_end_ms: int = 0) -> None:
+        await self.send(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": audio_end_ms,
+                "item_id": item_id,
+            }
+        )
+
+    async def caller_said(self, item_id: str, text: str) -> None:
+        """The caller's turn: committed, then its transcription (which completes later)."""
+        await self.send({"type": "input_audio_buffer.committed", "item_id": item_id})
+        await self.send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": text,
+                "usage": {"type": "duration", "seconds": 1.0},
+            }
+        )
+
+    async def error(
+        self,
+        code: str,
+        message: str = "",
+        *,
+        kind: str = "invalid_request_error",
+        event_id: str | None = None,
+    ) -> None:
+        await self.send(
+            {
+                "type": "error",
+                "error": {
+                    "type": kind,
+                    "code": code,
+                    "message": message or code,
+                    "event_id": event_id,
+                    "param": None,
+                },
+            }
+        )
+
+    async def drop(self) -> None:
+        """The connection dies without a close handshake (a network drop)."""
+        transport = self.connection.transport
+        transport.abort()
+
+    # --- what the service does with client events ---------------------------------------------
+    async def on_event(self, event: Event) -> None:
+        kind = event.get("type")
+        if kind == "input_audio_buffer.append":
+            pcm = base64.b64decode(event["audio"])
+            self.appended += pcm
+            self.append_sizes.append(len(pcm))
+            return  # not kept in `received`: thousands of them
+        self.received.append(event)
+        if kind == "session.update":
+            await self.send({"type": "session.updated", "session": event["session"]})
+        elif kind == "conversation.item.create":
+            item = {**event["item"], "id": f"item_replayed_{next(self._ids)}"}
+            await self.send({"type": "conversation.item.added", "item": item})
+        elif kind == "response.cancel":
+            if self.active_response is None:
+                await self.error("response_cancel_not_active", event_id=event.get("event_id"))
+            else:
+                cancelled, self.active_response = self.active_response, None
+                await self.send(
+                    {"type": "response.done", "response": _response(cancelled, "cancelled")}
+                )
+        elif kind == "conversation.item.truncate":
+            generated_ms = self.generated.get(event["item_id"], 0) // BYTES_PER_MS
+            if event["audio_end_ms"] > generated_ms or generated_ms == 0:
+                await self.error(
+                    "invalid_value", "audio_end_ms too long", event_id=event.get("event_id")
+                )
+            else:
+                await self.send(
+                    {
+                        "type": "conversation.item.truncated",
+                        "item_id": event["item_id"],
+                        "content_index": 0,
+                        "audio_end_ms": event["audio_end_ms"],
+                    }
+                )
+
+
+def _response(response_id: str, status: str = "in_progress") -> Event:
+    return {"id": response_id, "object": "realtime.response", "status": status, "output": []}
+
+
+@dataclass
+class FakeRealtime:
+    """The fake service: every connection is a FakeSession; `refuse_status` fails handshakes."""
+
+    server: Server | None = None
+    sessions: list[FakeSession] = field(default_factory=list)
+    handshakes: list[Handshake] = field(default_factory=list)
+    refuse_status: int | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        port: int = next(iter(self.server.sockets)).getsockname()[1]
+        return port
+
+    @property
+    def openai_base_url(self) -> str:
+        """What OPENAI_BASE_URL would be for this server."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def azure_endpoint(self) -> str:
+        """What AZURE_OPENAI_ENDPOINT would be (plain http: the SDK then uses ws://)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    async def session(self, index: int = 0, within_s: float = 5.0) -> FakeSession:
+        """The `index`-th connection, once it is open."""
+        async with asyncio.timeout(within_s):
+            while len(self.sessions) <= index:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.sessions[index]
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        self.handshakes.append(Handshake(request.path, request.headers))
+        if self.refuse_status is not None:
+            return connection.respond(self.refuse_status, "refused by the fake\n")
+        return None
+
+    async def _handler(self, connection: ServerConnection) -> None:
+        session = FakeSession(connection)
+        self.sessions.append(session)
+        self._changed.set()
+        await session.send(
+            {"type": "session.created", "session": {"type": "realtime", "id": "sess_fake"}}
+        )
+        try:
+            async for message in connection:
+                await session.on_event(json.loads(message))
+                session._changed.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            session.closed = True
+            session._changed.set()
+
+
+@contextlib.asynccontextmanager
+async def fake_realtime() -> AsyncIterator[FakeRealtime]:
+    """Serve a FakeRealtime on 127.0.0.1:0 for the duration of the block."""
+    fake = FakeRealtime()
+    async with serve(
+        fake._handler, "127.0.0.1", 0, process_request=fake._process_request, max_size=None
+    ) as server:
+        fake.server = server
+        yield fake

@@ -1,0 +1,80 @@
+"""The pure parts: barge-in accounting, the replayed history, the append batcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.backends.base import AudioIn
+from app.backends.realtime.history import ConversationHistory
+from app.backends.realtime.playback import Interruption, PlaybackLedger, Truncation
+from app.backends.realtime.uplink import AppendBatcher
+
+MS = 48  # bytes of 24 kHz PCM16 per millisecond
+
+
+def test_interrupt_cancels_the_response_and_truncates_its_item() -> None:
+    ledger = PlaybackLedger()
+    ledger.response_created("r1")
+    assert ledger.accept("r1", "i1", 500 * MS)
+    assert ledger.interrupt(lambda item: 120.9) == Interruption("r1", Truncation("i1", 120))
+    assert not ledger.accept("r1", "i1", 100 * MS)  # a late delta
+    assert ledger.generated_ms("i1") == 500
+
+
+def test_interrupt_twice_does_nothing_the_second_time() -> None:
+    ledger = PlaybackLedger()
+    ledger.accept("r1", "i1", 500 * MS)
+    assert ledger.interrupt(lambda item: 100.0) is not None
+    assert ledger.interrupt(lambda item: 100.0) is None
+
+
+def test_an_item_heard_in_full_is_not_truncated_when_the_next_response_has_no_audio_yet() -> None:
+    ledger = PlaybackLedger()
+    ledger.accept("r1", "i1", 200 * MS)
+    ledger.response_done("r1")
+    ledger.response_created("r2")
+    assert ledger.interrupt(lambda item: 200.0) == Interruption("r2", None)
+
+
+def test_a_new_session_forgets_the_old_one() -> None:
+    ledger = PlaybackLedger()
+    ledger.accept("r1", "i1", 200 * MS)
+    ledger.reset()
+    assert ledger.active_response is None
+    assert ledger.interrupt(lambda item: 0.0) is None
+
+
+def test_history_keeps_conversation_order_when_a_transcript_arrives_late() -> None:
+    history = ConversationHistory()
+    history.reserve("c1", "caller")
+    history.record("a1", "agent", "Hello!")
+    history.record("c1", "caller", "Hi")
+    assert history.lines() == [("caller", "Hi"), ("agent", "Hello!")]
+
+
+def test_history_is_bounded_and_skips_untranscribed_items() -> None:
+    history = ConversationHistory(max_lines=3)
+    for index in range(5):
+        history.record(f"i{index}", "caller", f"line {index}")
+    history.reserve("silent", "caller")
+    assert [text for _, text in history.lines()] == ["line 3", "line 4"]
+    assert len(history.replay()) == 2
+
+
+def test_batcher_cuts_uneven_input_into_equal_appends() -> None:
+    batcher = AppendBatcher(append_bytes=2880, frame_bytes=960)
+    chunks = batcher.feed(AudioIn(b"\x01" * 2000)) + batcher.feed(AudioIn(b"\x02" * 4000))
+    assert [len(c) for c in chunks] == [2880, 2880]
+    assert chunks[0] == b"\x01" * 2000 + b"\x02" * 880
+
+
+def test_batcher_follows_the_first_speaker_of_an_unmixed_call() -> None:
+    batcher = AppendBatcher(append_bytes=960, frame_bytes=960)
+    assert len(batcher.feed(AudioIn(b"\x00" * 960, participant_id="a"))) == 1
+    assert batcher.feed(AudioIn(b"\x00" * 960, participant_id="b")) == []
+    assert batcher.ignored_frames == 1
+
+
+def test_batcher_refuses_an_odd_size() -> None:
+    with pytest.raises(ValueError, match="even"):
+        AppendBatcher(append_bytes=959, frame_bytes=960)
