@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from app.demo import DemoFailed, run_demo
 from app.embedded_acs import embedded_acs
 from app.main import create_app
+from app.observability.logging import configure_logging
+from app.observability.telemetry import configure_telemetry
 from app.server import uvicorn_config
 from app.settings import Settings
 
@@ -43,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(host: str | None, port: int | None) -> int:
     settings = Settings()
+    configure_logging(settings)
     host = host or settings.host
     port = port if port is not None else settings.port
     if settings.acs_configured:
         app = create_app(settings)
+        configure_telemetry(settings, app)
         uvicorn.Server(_config(app, settings, host, port)).run()
     else:
         uvloop.run(_serve_with_emulator(settings, host, port))
@@ -63,6 +67,7 @@ async def _serve_with_emulator(settings: Settings, host: str, port: int) -> None
             file=sys.stderr,
         )
         app = create_app(acs.settings, emulator=acs.emulator)
+        configure_telemetry(acs.settings, app)
         await uvicorn.Server(_config(app, acs.settings, host, port)).serve()
 
 
@@ -89,6 +94,8 @@ def _config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.C
         port,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         ws_max_size=settings.media_max_message_bytes,
+        # configure_logging owns the handlers (format, call ids, redaction).
+        log_config=False,
     )
 
 

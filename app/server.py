@@ -90,6 +90,10 @@ async def serve_in_background(
             await asyncio.sleep(0.005)
         yield RunningServer(bound_host, bound_port)
     finally:
+        # End open console event streams first, or uvicorn waits for them at shutdown.
+        services = getattr(app.state, "services", None)
+        if services is not None:
+            services.events.close()
         server.should_exit = True
         try:
             await asyncio.wait_for(task, timeout=15)
