@@ -1,0 +1,133 @@
+"""One simulated call's media socket: what it sent and when, and the echoes it matched."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from array import array
+from dataclasses import dataclass, field
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidState
+
+from bench.acs_frames import FRAME_MS, CallFrames, is_stop_audio, parse_echo
+from bench.load_config import LoadConfig
+
+FRAME_S = FRAME_MS / 1000
+
+
+@dataclass
+class WorkerResult:
+    """Counts and raw samples over the measured window (sample arrays as bytes of 'd')."""
+
+    calls_connected: int = 0
+    connect_errors: list[str] = field(default_factory=list)
+    closed_early: list[str] = field(default_factory=list)
+    frames_sent: int = 0
+    frames_echoed: int = 0
+    messages_received: int = 0
+    duplicates: int = 0
+    misrouted: int = 0
+    corrupt: int = 0
+    unmarked: int = 0
+    stop_audio: int = 0
+    latencies_ms: bytes = b""
+    lateness_ms: bytes = b""
+
+
+class CallStream:
+    """One call: frames `0..total-1` are sent; those from `first_counted` on are measured."""
+
+    def __init__(self, index: int, ws: ClientConnection, config: LoadConfig) -> None:
+        self.index = index
+        self.ws = ws
+        self.frames = CallFrames(index, config.sample_rate, f"4:+1555{index:07d}")
+        self.first_counted = round(config.warmup_s / FRAME_S)
+        self.total = self.first_counted + round(config.seconds / FRAME_S)
+        self.sent_at = array("d", bytes(8 * self.total))
+        self.echoed = bytearray(self.total)
+        self.latencies = array("d")
+        self.lateness = array("d")
+        self.closed_early: str | None = None
+        self.counts = WorkerResult()
+
+    def send_frame(self, seq: int, due: float, wall_time: float) -> None:
+        """Write frame `seq` (due at monotonic `due`) and note how late it left.
+
+        Written through the sans-I/O protocol rather than `await ws.send()`: the same framing
+        and write, without the per-message async context and without waiting on flow
+        control, so one slow socket never holds up every other call's schedule (ACS streams
+        at real time whatever the receiver does).
+        """
+        if self.closed_early is not None:
+            return
+        message = self.frames.audio_data(seq, wall_time)
+        now = time.monotonic()
+        self.sent_at[seq] = now
+        try:
+            self.ws.protocol.send_text(message)
+            self.ws.send_data()
+        except (InvalidState, OSError) as exc:
+            self.sent_at[seq] = 0.0
+            self.closed_early = f"call {self.index}: closed while sending: {exc}"
+            return
+        if seq >= self.first_counted:
+            self.lateness.append((now - due) * 1000.0)
+
+    async def receive(self) -> None:
+        """Match echoed frames until cancelled or the server closes the socket."""
+        recv, monotonic = self.ws.recv, time.monotonic
+        body_b64, index, counts = self.frames.body_b64, self.index, self.counts
+        sent_at, echoed, latencies = self.sent_at, self.echoed, self.latencies
+        first_counted, total = self.first_counted, self.total
+        try:
+            while True:
+                message = await recv(decode=False)
+                now = monotonic()
+                counts.messages_received += 1
+                if isinstance(message, str):
+                    message = message.encode()
+                frame = parse_echo(message, body_b64)
+                if frame is None:
+                    if is_stop_audio(message):
+                        counts.stop_audio += 1
+                    else:
+                        counts.unmarked += 1
+                    continue
+                if frame.call_index != index or not 0 <= frame.seq < total:
+                    counts.misrouted += 1
+                    continue
+                if not frame.intact:
+                    counts.corrupt += 1
+                seq = frame.seq
+                if echoed[seq]:
+                    counts.duplicates += 1
+                    continue
+                echoed[seq] = 1
+                if seq >= first_counted:
+                    latencies.append((now - sent_at[seq]) * 1000.0)
+        except ConnectionClosed as exc:
+            if self.closed_early is None:
+                self.closed_early = f"call {self.index}: closed by server: {exc}"
+
+    async def close(self) -> None:
+        """Close the socket (normal closure), giving the server a moment to answer."""
+        with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
+            await self.ws.close()
+
+    def merge_into(self, result: WorkerResult) -> None:
+        """Add this call's counts and samples to the worker's result."""
+        counts = self.counts
+        measured = range(self.first_counted, self.total)
+        result.frames_sent += sum(1 for seq in measured if self.sent_at[seq] > 0)
+        result.frames_echoed += sum(self.echoed[self.first_counted :])
+        result.messages_received += counts.messages_received
+        result.duplicates += counts.duplicates
+        result.misrouted += counts.misrouted
+        result.corrupt += counts.corrupt
+        result.unmarked += counts.unmarked
+        result.stop_audio += counts.stop_audio
+        result.latencies_ms += self.latencies.tobytes()
+        result.lateness_ms += self.lateness.tobytes()
+        if self.closed_early is not None:
+            result.closed_early.append(self.closed_early)

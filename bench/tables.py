@@ -1,0 +1,92 @@
+"""Markdown tables of benchmark results."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.load_report import LoadReport
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One load run against one server."""
+
+    server: str
+    report: LoadReport
+
+
+def comparison_table(runs: Sequence[Run], floor_us_per_frame: float | None) -> str:
+    """One row per run, CPU per frame also as a ratio to the floor's (median) CPU per frame."""
+    header = (
+        "| server | calls | frames in+out | loss % | echo p50 ms | echo p99 ms | "
+        "CPU us/frame | vs floor | server CPU % | RSS/call KiB | sender slip p99 ms | verdict |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    )
+    rows = [header]
+    for run in runs:
+        rep, srv = run.report, run.report.server
+        ratio = "-"
+        if srv is not None and floor_us_per_frame:
+            ratio = f"{srv.cpu_us_per_frame / floor_us_per_frame:.2f}x"
+        rows.append(
+            f"| {run.server} | {rep.calls_connected}/{rep.calls} | "
+            f"{rep.frames_sent + rep.frames_echoed} | {rep.loss_pct:.3f} | "
+            f"{rep.latency_ms.p50:.2f} | {rep.latency_ms.p99:.2f} | "
+            f"{_num(srv.cpu_us_per_frame if srv else None)} | {ratio} | "
+            f"{_num(srv.cpu_pct if srv else None, 0)} | "
+            f"{_num(srv.rss_per_call_kib if srv else None, 0)} | {rep.slip_ms.p99:.2f} | "
+            f"{_verdict(rep)} |"
+        )
+    return "\n".join(rows)
+
+
+def find_max_table(runs: Sequence[Run]) -> str:
+    """Every step of a --find-max search."""
+    header = (
+        "| server | calls | verdict | loss % | echo p99 ms | CPU us/frame | server CPU % | "
+        "loadgen CPU % | sender slip p99 ms |\n"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+    )
+    rows = [header]
+    for run in runs:
+        rep, srv = run.report, run.report.server
+        rows.append(
+            f"| {run.server} | {rep.calls} | {_verdict(rep)} | {rep.loss_pct:.3f} | "
+            f"{rep.latency_ms.p99:.2f} | {_num(srv.cpu_us_per_frame if srv else None)} | "
+            f"{_num(srv.cpu_pct if srv else None, 0)} | {rep.loadgen_cpu_pct:.0f} | "
+            f"{rep.slip_ms.p99:.2f} |"
+        )
+    return "\n".join(rows)
+
+
+def max_calls_table(maxima: dict[str, tuple[int, str]]) -> str:
+    """Max sustained calls per server, with why a search stopped before the server's limit."""
+    rows = [
+        "| server | max concurrent calls (p99 < 60 ms, no loss) |",
+        "|---|---:|",
+    ]
+    for name, (calls, note) in maxima.items():
+        shown = f">= {calls} ({note})" if note else str(calls)
+        rows.append(f"| {name} | {shown} |")
+    return "\n".join(rows)
+
+
+def median_cpu_us_per_frame(runs: Sequence[Run], server: str) -> float | None:
+    """The median CPU per frame of `server`'s runs (None without /proc readings)."""
+    values = [
+        r.report.server.cpu_us_per_frame for r in runs if r.server == server and r.report.server
+    ]
+    return statistics.median(values) if values else None
+
+
+def _verdict(report: LoadReport) -> str:
+    notes = [] if report.schedule_kept else ["loadgen late"]
+    notes += [] if report.quiet else ["noisy"]
+    verdict = "PASS" if report.passed else "FAIL"
+    return f"{verdict} ({', '.join(notes)})" if notes else verdict
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
