@@ -14,6 +14,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+# Audio, DTMF and transcription parse straight into the backend seam's event types: the session
+# hands them on without copying (50 frames a second per call).
+from app.backends.base import AudioIn as AudioFrame
+from app.backends.base import DtmfIn as DtmfTone
+from app.backends.base import TranscriptIn as Transcription
+
+__all__ = ["AudioFrame", "DtmfTone", "Transcription"]
+
 STOP_AUDIO = '{"Kind":"StopAudio","AudioData":null,"StopAudio":{}}'
 _AUDIO_HEAD = '{"Kind":"AudioData","AudioData":{"Data":"'
 _AUDIO_TAIL = '"},"StopAudio":null}'
@@ -33,36 +41,11 @@ class AudioMetadata:
 
 
 @dataclass(frozen=True, slots=True)
-class AudioFrame:
-    pcm: bytes
-    participant_id: str | None = None
-    silent: bool = False
-    timestamp: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfTone:
-    digit: str
-    participant_id: str | None = None
-    timestamp: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class TranscriptionMetadata:
     locale: str | None
     subscription_id: str | None
     call_connection_id: str | None
     correlation_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Transcription:
-    text: str
-    final: bool
-    participant_id: str | None = None
-    confidence: float | None = None
-    offset: int | None = None
-    duration: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

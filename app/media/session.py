@@ -26,9 +26,7 @@ from app.backends.base import (
     BackendError,
     BackendEvent,
     CallContext,
-    DtmfIn,
     StreamFormat,
-    TranscriptIn,
 )
 from app.calls.state_writer import StateWriter
 from app.calls.store import CallStore, StoreUnavailable
@@ -256,32 +254,21 @@ class MediaSession:
             else:
                 converter = self._new_inbound_resampler(participant)
             if converter is not None:
-                pcm = converter.process(pcm)
-            await backend.receive(
-                AudioIn(pcm, message.participant_id, message.silent, message.timestamp)
-            )
+                message = AudioIn(
+                    converter.process(pcm), participant, message.silent, message.timestamp
+                )
+            await backend.receive(message)
         elif isinstance(message, AudioMetadata):
             await self._open_backend(message)
         elif isinstance(message, DtmfTone):
             self.stats.dtmf += message.digit
             if backend is not None:
-                await backend.receive(
-                    DtmfIn(message.digit, message.participant_id, message.timestamp)
-                )
+                await backend.receive(message)
         elif isinstance(message, Transcription):
             if message.final and message.text:
                 self.stats.add_transcript(message.participant_id or "caller", message.text)
             if backend is not None:
-                await backend.receive(
-                    TranscriptIn(
-                        message.text,
-                        message.final,
-                        message.participant_id,
-                        message.confidence,
-                        message.offset,
-                        message.duration,
-                    )
-                )
+                await backend.receive(message)
 
     async def _open_backend(self, metadata: AudioMetadata) -> None:
         if self._backend is not None:
