@@ -91,9 +91,9 @@ async def serve_in_background(
         yield RunningServer(bound_host, bound_port)
     finally:
         # End open console event streams first, or uvicorn waits for them at shutdown.
-        services = getattr(app.state, "services", None)
-        if services is not None:
-            services.events.close()
+        events = getattr(getattr(app.state, "services", None), "events", None)
+        if events is not None:
+            events.close()
         server.should_exit = True
         try:
             await asyncio.wait_for(task, timeout=15)
