@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.api import callbacks, calls, console, errors, eventgrid, health, media, metrics
 from app.api import emulator as emulator_routes
 from app.emulator import AcsEmulator
+from app.media.asgi_channels import RawChannelsMiddleware
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.security import dependencies as security_errors
 from app.security.body_limit import BodyLimitMiddleware
@@ -48,8 +49,10 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
         max_body_bytes=settings.max_request_body_bytes,
         body_timeout_s=settings.request_body_timeout_s,
     )
-    # Outermost: counts what the body limit refuses too.
+    # Counts what the body limit refuses too.
     app.add_middleware(HttpMetricsMiddleware)
+    # Outermost: the media socket's frames bypass the framework's per-message wrappers.
+    app.add_middleware(RawChannelsMiddleware)
     app.include_router(health.router)
     app.include_router(eventgrid.router)
     app.include_router(callbacks.router)

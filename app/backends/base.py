@@ -4,6 +4,8 @@ One backend instance serves one call. The media session calls `open` once, then 
 each inbound event in order (never from the ACS reader itself, so a slow backend cannot stall
 the socket), then `close` exactly once, whatever happened. A backend that runs background work
 (a downstream socket reader, say) owns those tasks and cancels and awaits them in `close`.
+A backend that can often take audio without waiting may also implement `ImmediateReceiver`:
+the reader then offers it each frame directly while nothing is queued (a task switch less).
 
 Audio crosses this seam as 16-bit little-endian mono PCM at `Backend.sample_rate` (or the
 call's rate when that is None); the session resamples, frames and paces it.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 AudioChannel = Literal["mixed", "unmixed"]
 
@@ -99,6 +101,10 @@ class MediaOutput(Protocol):
         """Queue audio of any length for the caller; waits while the outbound buffer is full."""
         ...
 
+    def play_nowait(self, pcm: bytes, *, playback_id: str | None = None) -> bool:
+        """Queue audio if the outbound buffer has room (True); else queue nothing (False)."""
+        ...
+
     def stop_audio(self) -> None:
         """Barge-in: drop all queued audio and send StopAudio to ACS ahead of anything else."""
         ...
@@ -134,6 +140,19 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release everything the backend holds for the call; called exactly once."""
+        ...
+
+
+@runtime_checkable
+class ImmediateReceiver(Protocol):
+    """Optional: a backend that can often handle an event on the spot, without awaiting."""
+
+    def receive_nowait(self, event: InboundEvent) -> bool:
+        """Handle `event` now (True), or do nothing and return False to get it via `receive`.
+
+        Called from the ACS reader, only when no earlier event is still queued: it must never
+        block. It may raise what `receive` may raise.
+        """
         ...
 
 

@@ -38,7 +38,18 @@ class EchoBackend:
         if self._task is None:
             await self._output.play(event.pcm)
             return
-        self._delayed.append((time.monotonic() + self._delay_s, event.pcm))
+        self._delay(event.pcm)
+
+    def receive_nowait(self, event: InboundEvent) -> bool:
+        if type(event) is not AudioIn or self._output is None:
+            return True
+        if self._task is None:
+            return self._output.play_nowait(event.pcm)
+        self._delay(event.pcm)
+        return True
+
+    def _delay(self, pcm: bytes) -> None:
+        self._delayed.append((time.monotonic() + self._delay_s, pcm))
         self._wakeup.set()
 
     async def close(self) -> None:

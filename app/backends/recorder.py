@@ -86,14 +86,32 @@ class RecorderBackend:
 
     async def receive(self, event: InboundEvent) -> None:
         if type(event) is AudioIn:
-            key = event.participant_id if self._unmixed() else None
-            track = self._tracks.get(key)
-            if track is None:
-                track = self._tracks[key] = _Track(self._track_path(key))
+            track = self._track(event)
             track.pending += event.pcm
             if len(track.pending) >= self._flush_threshold:
                 await self._flush(track)
-        elif isinstance(event, DtmfIn):
+        else:
+            self._note(event)
+
+    def receive_nowait(self, event: InboundEvent) -> bool:
+        if type(event) is AudioIn:
+            track = self._track(event)
+            if len(track.pending) + len(event.pcm) >= self._flush_threshold:
+                return False  # a disk write is due: `receive` does it off the event loop
+            track.pending += event.pcm
+            return True
+        self._note(event)
+        return True
+
+    def _track(self, frame: AudioIn) -> _Track:
+        key = frame.participant_id if self._unmixed() else None
+        track = self._tracks.get(key)
+        if track is None:
+            track = self._tracks[key] = _Track(self._track_path(key))
+        return track
+
+    def _note(self, event: InboundEvent) -> None:
+        if isinstance(event, DtmfIn):
             self._events.append(
                 {
                     "type": "dtmf",

@@ -69,14 +69,20 @@ class WebSocketBackend:
         self._output = output
         self._task = asyncio.create_task(self._run())
 
+    def receive_nowait(self, event: InboundEvent) -> bool:
+        if self._socket is not None:
+            return False  # sending waits for the downstream socket: `receive` does it
+        if type(event) is AudioIn:
+            if len(self._pending) == PENDING_AUDIO_FRAMES:
+                self._pending.popleft()
+                self.discarded_frames += 1
+            self._pending.append(event.pcm)
+        return True
+
     async def receive(self, event: InboundEvent) -> None:
         socket = self._socket
         if socket is None:
-            if type(event) is AudioIn:
-                if len(self._pending) == PENDING_AUDIO_FRAMES:
-                    self._pending.popleft()
-                    self.discarded_frames += 1
-                self._pending.append(event.pcm)
+            self.receive_nowait(event)
             return
         try:
             if type(event) is AudioIn:

@@ -4,18 +4,25 @@ Frames are scheduled on an absolute monotonic timeline (`t0 + n * frame`), so sl
 accumulate drift, and sent `lead` ahead of it, so ACS always has a little audio queued while a
 `StopAudio` still cuts playback almost at once. `stop_audio` drops every queued frame and the
 StopAudio goes out before anything else.
+
+While `run` serves a socket, a frame that is already due goes out from the code that queued it
+(`eager.step`), and the pacer's task only wakes for audio ahead of schedule, a partial frame or
+a send that had to wait: one task switch less per frame on a live call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
+from app.media import eager
 from app.media.protocol import STOP_AUDIO, audio_message
+
+Send = Callable[[str], Coroutine[Any, Any, None]]
 
 MAX_TRACKED_PLAYBACKS = 64
 
@@ -62,6 +69,12 @@ class OutboundPacer:
         self._wakeup = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
+        # Set while `run` serves a socket: frames that are due may then be sent directly.
+        self._send: Send | None = None
+        # A direct send that had to wait: the task finishes it before sending anything else.
+        self._in_flight: Coroutine[Any, Any, None] | None = None
+        self._task_sending = False
+        self._failure: Exception | None = None
         self.frames_sent = 0
         self.stops_sent = 0
 
@@ -79,77 +92,196 @@ class OutboundPacer:
         whole = len(data) - len(data) % size
         for start in range(0, whole, size):
             while len(self._frames) >= self._max_frames:
+                self._pump()
                 self._space.clear()
                 await self._space.wait()
             self._frames.append((data[start : start + size], playback))
         self._partial = data[whole:]
         self._partial_playback = playback if self._partial else None
-        self._wakeup.set()
+        self._pump()
+
+    def play_nowait(self, pcm: bytes, playback_id: str | None = None) -> bool:
+        """Queue audio if it fits the buffer (True); else queue nothing and return False."""
+        if not self._partial and len(pcm) == self.frame_bytes:
+            # The usual case, one whole frame: no re-chunking.
+            if len(self._frames) >= self._max_frames:
+                return False
+            self._frames.append((pcm, self._playback(playback_id)))
+            self._pump()
+            return True
+        if not self.has_room(len(pcm), playback_id):
+            return False
+        self.queue_now(pcm, playback_id)
+        return True
+
+    def has_room(self, nbytes: int, playback_id: str | None = None) -> bool:
+        """Whether `nbytes` more audio of `playback_id` fits the buffer now."""
+        same = self._partial_playback is self._playback(playback_id)
+        pending = len(self._partial) if same else 0
+        padded = 1 if self._partial and not same else 0
+        frames = len(self._frames) + padded + (pending + nbytes) // self.frame_bytes
+        return frames <= self._max_frames
+
+    def queue_now(self, pcm: bytes, playback_id: str | None = None) -> None:
+        """Queue audio without waiting, even past the buffer's size: check `has_room` first."""
+        playback = self._playback(playback_id)
+        if self._partial and self._partial_playback is not playback:
+            self.flush()
+        data = self._partial + pcm if self._partial else pcm
+        size = self.frame_bytes
+        whole = len(data) - len(data) % size
+        for start in range(0, whole, size):
+            self._frames.append((data[start : start + size], playback))
+        self._partial = data[whole:]
+        self._partial_playback = playback if self._partial else None
+        self._pump()
 
     def flush(self) -> None:
         """Pad a trailing partial frame with silence and queue it (a playback has ended)."""
         if self._partial and self._partial_playback is not None:
             frame = self._partial + bytes(self.frame_bytes - len(self._partial))
             self._frames.append((frame, self._partial_playback))
-            self._wakeup.set()
         self._partial = b""
         self._partial_playback = None
+        self._pump()
 
     def stop_audio(self) -> None:
         """Drop queued audio and send StopAudio next."""
         self._frames.clear()
         self._partial = b""
         self._partial_playback = None
-        self._stop_pending = True
         self._next_play_at = None
         self._space.set()
+        if self._send is not None and not self._busy():
+            # Nothing is being sent: StopAudio goes out now, from here.
+            self.stops_sent += 1
+            self._send_direct(STOP_AUDIO)
+            return
+        self._stop_pending = True
         self._wakeup.set()
 
     def heard_ms(self, playback_id: str) -> float:
         playback = self._playbacks.get(playback_id)
         return 0.0 if playback is None else playback.heard_ms(self._clock(), self.frame_ms)
 
-    async def run(self, send: Callable[[str], Awaitable[None]]) -> None:
+    async def run(self, send: Send) -> None:
         """Send until cancelled: StopAudio first when asked, then frames on schedule."""
-        while True:
-            if self._stop_pending:
-                self._stop_pending = False
-                await send(STOP_AUDIO)
-                self.stops_sent += 1
-                continue
-            if not self._frames:
-                await self._idle()
-                continue
-            now = self._clock()
-            if self._next_play_at is None or self._next_play_at < now:
-                # Idle or fallen behind: playback (re)starts now rather than bursting to catch up.
-                self._next_play_at = now
-            send_at = self._next_play_at - self._lead_s
-            if send_at > now:
-                self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), send_at - now)
-                continue  # re-check: a StopAudio may have arrived meanwhile
-            frame, playback = self._frames.popleft()
-            if len(self._frames) < self._max_frames:
-                self._space.set()
-            if playback.first_play_at is None:
-                playback.first_play_at = self._next_play_at
-            playback.frames_sent += 1
-            self._next_play_at += self._frame_s
-            await send(audio_message(frame))
-            self.frames_sent += 1
+        self._send = send
+        try:
+            while True:
+                if self._in_flight is not None:
+                    rest, self._in_flight = self._in_flight, None
+                    self._task_sending = True
+                    try:
+                        await rest
+                    finally:
+                        self._task_sending = False
+                    continue
+                if self._failure is not None:
+                    failure, self._failure = self._failure, None
+                    raise failure
+                if self._stop_pending:
+                    self._stop_pending = False
+                    self.stops_sent += 1
+                    await self._send_from_task(send, STOP_AUDIO)
+                    continue
+                if not self._frames:
+                    await self._idle()
+                    continue
+                now = self._clock()
+                text = self._take_due(now)
+                if text is None:
+                    assert self._next_play_at is not None
+                    # Re-check when woken: a StopAudio may have arrived meanwhile.
+                    await self._wait(self._next_play_at - self._lead_s - now)
+                    continue
+                await self._send_from_task(send, text)
+        finally:
+            self._send = None
+            if self._in_flight is not None:
+                self._in_flight.close()
+                self._in_flight = None
+
+    def _take_due(self, now: float) -> str | None:
+        """The next frame's message if it is due to be sent at `now` (None: not yet)."""
+        next_play_at = self._next_play_at
+        if next_play_at is None or next_play_at < now:
+            # Idle or fallen behind: playback (re)starts now rather than bursting to catch up.
+            next_play_at = now
+        elif next_play_at - self._lead_s > now:
+            return None
+        frame, playback = self._frames.popleft()
+        if len(self._frames) < self._max_frames:
+            self._space.set()
+        if playback.first_play_at is None:
+            playback.first_play_at = next_play_at
+        playback.frames_sent += 1
+        self._next_play_at = next_play_at + self._frame_s
+        self.frames_sent += 1
+        return audio_message(frame)
+
+    def _pump(self) -> None:
+        """Send what is due from here when nothing else is sending; wake the task for the rest."""
+        if self._send is not None:
+            frames = self._frames
+            while frames and not self._stop_pending and not self._busy():
+                text = self._take_due(self._clock())
+                if text is None:
+                    break
+                self._send_direct(text)
+        if self._frames or self._partial or self._stop_pending or self._busy():
+            self._wakeup.set()
+
+    def _busy(self) -> bool:
+        return self._task_sending or self._in_flight is not None or self._failure is not None
+
+    def _send_direct(self, text: str) -> None:
+        assert self._send is not None
+        try:
+            rest = eager.step(self._send(text))
+        except Exception as exc:  # the socket is gone: the task reports it
+            self._failure = exc
+            self._wakeup.set()
+            return
+        if rest is not None:
+            self._in_flight = rest
+            self._wakeup.set()
+
+    async def _send_from_task(self, send: Send, text: str) -> None:
+        self._task_sending = True
+        try:
+            await send(text)
+        finally:
+            self._task_sending = False
 
     async def _idle(self) -> None:
-        self._wakeup.clear()
         if not self._partial:
-            await self._wakeup.wait()
+            await self._wait(None)
             return
         # A remainder shorter than a frame: wait briefly for more before padding it out.
-        try:
-            await asyncio.wait_for(self._wakeup.wait(), 2 * self._frame_s)
-        except TimeoutError:
+        if await self._wait(2 * self._frame_s) and not self._frames:
             self.flush()
+
+    async def _wait(self, limit_s: float | None) -> bool:
+        """Wait for a wakeup, at most `limit_s` seconds; True when the time ran out."""
+        self._wakeup.clear()
+        if limit_s is None:
+            await self._wakeup.wait()
+            return False
+        # A timer handle rather than asyncio.wait_for, which costs a task per wait on 3.11.
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            self._wakeup.set()
+
+        timer = asyncio.get_running_loop().call_later(max(limit_s, 0.0), expire)
+        try:
+            await self._wakeup.wait()
+        finally:
+            timer.cancel()
+        return expired
 
     def _playback(self, playback_id: str | None) -> Playback:
         if playback_id is None:

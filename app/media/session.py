@@ -1,10 +1,16 @@
 """One call's media socket: ACS frames in, backend in the middle, paced audio out.
 
-Three tasks per call, owned by one TaskGroup: the reader (never blocks: a bounded queue that
-drops its oldest audio when the backend falls behind), the feeder (opens the backend on
-AudioMetadata and hands it events in order) and the pacer (sends outbound frames on time). A
-watchdog ends the session on idle, on the duration cap, or when asked. Whatever ends it, the
-backend is closed exactly once and the call's state records how it went.
+Tasks per call, owned by one TaskGroup: the reader (never blocks: it builds the backend on
+AudioMetadata, and queues events in a bounded queue that drops its oldest audio when the
+backend falls behind), the feeder (opens the backend and hands it queued events in order) and
+the pacer (sends outbound frames on time). A watchdog ends the session on idle, on the duration
+cap, or when asked. Whatever ends it, the backend is closed exactly once and the call's state
+records how it went.
+
+The hot path, measured in `bench/`: when nothing is queued and the backend can take a frame
+without waiting (`ImmediateReceiver`), the reader hands it over itself, and a frame that is due
+goes out from there too (see `pacing`), so an echoed frame costs one task wake-up, not three.
+Frames are read and sent on the raw ASGI channels (`app.media.asgi_channels`).
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ from app.backends.base import (
     BackendError,
     BackendEvent,
     CallContext,
+    ImmediateReceiver,
+    InboundEvent,
     StreamFormat,
 )
 from app.calls.state_writer import StateWriter
 from app.calls.store import CallStore, StoreUnavailable
 from app.media import call_state
+from app.media.asgi_channels import raw_channels
 from app.media.output import SessionOutput
 from app.media.pacing import OutboundPacer
 from app.media.protocol import (
@@ -38,7 +47,6 @@ from app.media.protocol import (
     AudioMetadata,
     DtmfTone,
     MalformedMessage,
-    MediaMessage,
     Transcription,
     parse_message,
 )
@@ -51,8 +59,13 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
+WATCH_INTERVAL_S = 0.25
+METRICS_FLUSH_INTERVAL_S = 1.0
 STATE_FLUSH_INTERVAL_S = 2.0
 BACKEND_CLOSE_TIMEOUT_S = 5.0
+
+# What a backend may raise without it being a bug in the session: it ends the media session.
+_BACKEND_FAILURES = (BackendError, OSError, ValueError, RuntimeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,14 @@ class SessionEnd:
 
     reason: str
     close_code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenBackend:
+    metadata: AudioMetadata
+
+
+_QueueItem = AudioIn | DtmfTone | Transcription | _OpenBackend
 
 
 class _Ended(Exception):
@@ -96,6 +117,7 @@ class MediaSession:
         self.call = call
         self.stats = MediaStats()
         self._ws = websocket
+        self._receive, self._send = raw_channels(websocket)
         self._settings = settings
         self._store = store
         # State writes go through the writer: they never block or fail the media path, even
@@ -106,9 +128,11 @@ class MediaSession:
         self._level = LevelMeter()
         self._backend_factory = backend_factory
         self._clock = clock
-        self._queue: deque[MediaMessage] = deque()
+        self._queue: deque[_QueueItem] = deque()
         self._queue_limit = settings.media_inbound_queue_frames
         self._queued = asyncio.Event()
+        self._feeding = False
+        self._take_nowait: Callable[[InboundEvent], bool] | None = None
         self._end_requested: SessionEnd | None = None
         self._end_event = asyncio.Event()
         self._last_inbound = clock()
@@ -148,6 +172,7 @@ class MediaSession:
         finally:
             await self._close_backend()
             await self._close_socket(end)
+            self._sync_stats()
             self._writer.submit(
                 self.call.call_connection_id, call_state.media_disconnected(self, end.reason)
             )
@@ -163,9 +188,9 @@ class MediaSession:
         )
         return end
 
-    # --- reader: ACS -> queue ---------------------------------------------------------------
+    # --- reader: ACS -> backend (directly when it can take the frame at once) or queue ----------
     async def _read(self) -> None:
-        receive = self._ws.receive
+        receive = self._receive
         limit = self._settings.media_max_message_bytes
         queue, stats = self._queue, self.stats
         while True:
@@ -185,16 +210,48 @@ class MediaSession:
                 self._malformed(str(exc))
                 continue
             if type(parsed) is AudioFrame:
+                if self._backend is None:
+                    self._malformed("AudioData before AudioMetadata")
+                    continue
                 stats.frames_in += 1
-            if len(queue) >= self._queue_limit:
-                self._drop_oldest()
-            queue.append(parsed)
-            self._queued.set()
+                event = self._prepare_audio(parsed)
+                if (
+                    self._take_nowait is not None
+                    and not queue
+                    and not self._feeding
+                    and self._take_now(self._take_nowait, event)
+                ):
+                    continue
+                self._enqueue(event)
+            elif isinstance(parsed, AudioMetadata):
+                self._on_metadata(parsed)
+            elif isinstance(parsed, DtmfTone):
+                stats.dtmf += parsed.digit
+                if self._backend is not None:
+                    self._enqueue(parsed)
+            elif isinstance(parsed, Transcription):
+                if parsed.final and parsed.text:
+                    stats.add_transcript(parsed.participant_id or "caller", parsed.text)
+                if self._backend is not None:
+                    self._enqueue(parsed)
+
+    def _take_now(self, take: Callable[[InboundEvent], bool], event: AudioIn) -> bool:
+        try:
+            return take(event)
+        except _BACKEND_FAILURES as exc:
+            self._backend_failed(exc)
+            return True
+
+    def _enqueue(self, item: _QueueItem) -> None:
+        if len(self._queue) >= self._queue_limit:
+            self._drop_oldest()
+        self._queue.append(item)
+        self._queued.set()
 
     def _drop_oldest(self) -> None:
         dropped = self._queue.popleft()
         if type(dropped) is not AudioFrame and self._queue:
-            # Keep control messages (metadata, DTMF): drop the oldest audio instead.
+            # Keep control items (backend open, DTMF): drop the oldest audio instead.
             self._queue.popleft()
             self._queue.appendleft(dropped)
         self.stats.dropped += 1
@@ -215,66 +272,36 @@ class MediaSession:
                 extra=self._log_extra(),
             )
 
-    # --- feeder: queue -> backend ---------------------------------------------------------
-    async def _feed(self) -> None:
-        queue = self._queue
-        while True:
-            if not queue:
-                self._queued.clear()
-                await self._queued.wait()
-                continue
-            message = queue.popleft()
-            try:
-                await self._dispatch(message)
-            except BackendError as exc:
-                self.stats.backend_errors += 1
-                log.warning("backend error: %s", exc, extra=self._log_extra())
-                if exc.fatal:
-                    raise _Ended(SessionEnd(f"backend failed: {exc}", 1011)) from exc
-            except (OSError, ValueError, RuntimeError) as exc:
-                # A backend bug or a broken resource (disk, network): end the media session
-                # cleanly (1011) rather than let the error escape; the ACS call stays up.
-                self.stats.backend_errors += 1
-                log.exception("backend raised %s", type(exc).__name__, extra=self._log_extra())
-                raise _Ended(SessionEnd(f"backend failed: {type(exc).__name__}", 1011)) from exc
-
-    async def _dispatch(self, message: MediaMessage) -> None:
-        backend = self._backend
-        if type(message) is AudioFrame:
-            if backend is None:
-                self._malformed("AudioData before AudioMetadata")
-                return
-            pcm = message.pcm
+    def _prepare_audio(self, frame: AudioFrame) -> AudioIn:
+        """Meter the frame for the console and resample it to the backend's rate."""
+        pcm = frame.pcm
+        if self._events.subscribers:
             level = self._level.measure(pcm)
             if level is not None:
                 self._events.publish_level(self.call.call_connection_id, level)
-            participant = message.participant_id
-            if participant in self._inbound_resamplers:
-                converter = self._inbound_resamplers[participant]
-            else:
-                converter = self._new_inbound_resampler(participant)
-            if converter is not None:
-                message = AudioIn(
-                    converter.process(pcm), participant, message.silent, message.timestamp
-                )
-            await backend.receive(message)
-        elif isinstance(message, AudioMetadata):
-            await self._open_backend(message)
-        elif isinstance(message, DtmfTone):
-            self.stats.dtmf += message.digit
-            if backend is not None:
-                await backend.receive(message)
-        elif isinstance(message, Transcription):
-            if message.final and message.text:
-                self.stats.add_transcript(message.participant_id or "caller", message.text)
-            if backend is not None:
-                await backend.receive(message)
+        participant = frame.participant_id
+        if participant in self._inbound_resamplers:
+            converter = self._inbound_resamplers[participant]
+        else:
+            converter = self._new_inbound_resampler(participant)
+        if converter is None:
+            return frame
+        return AudioIn(converter.process(pcm), participant, frame.silent, frame.timestamp)
 
-    async def _open_backend(self, metadata: AudioMetadata) -> None:
-        if self._backend is not None:
-            if metadata.sample_rate != self._stream_rate():
+    def _on_metadata(self, metadata: AudioMetadata) -> None:
+        if self._stream is not None:
+            if metadata.sample_rate != self._stream.sample_rate:
                 self._malformed("AudioMetadata changed the sample rate mid-stream")
             return
+        try:
+            self._create_backend(metadata)
+        except _BACKEND_FAILURES as exc:
+            self._backend_failed(exc)
+            return
+        self._enqueue(_OpenBackend(metadata))
+
+    def _create_backend(self, metadata: AudioMetadata) -> None:
+        """Build the backend and the outbound side now; the feeder opens the backend next."""
         stream = StreamFormat(sample_rate=metadata.sample_rate)
         self._stream = stream
         backend = self._backend_factory()
@@ -294,10 +321,53 @@ class MediaSession:
             on_end=lambda reason: self.end(f"backend ended the session: {reason}", 1011),
         )
         self.stats.sample_rate = stream.sample_rate
+        self._backend = backend
+
+    # --- feeder: queue -> backend ---------------------------------------------------------
+    async def _feed(self) -> None:
+        queue, queued = self._queue, self._queued
+        while True:
+            if not queue:
+                self._feeding = False
+                queued.clear()
+                await queued.wait()
+                continue
+            self._feeding = True
+            item = queue.popleft()
+            try:
+                await self._dispatch(item)
+            except _BACKEND_FAILURES as exc:
+                self._backend_failed(exc)
+
+    async def _dispatch(self, item: _QueueItem) -> None:
+        backend = self._backend
+        assert backend is not None  # nothing is queued before the backend exists
+        if isinstance(item, _OpenBackend):
+            await self._open_backend(backend, item.metadata)
+        else:
+            await backend.receive(item)
+
+    def _backend_failed(self, exc: Exception) -> None:
+        """Count a backend failure; raises _Ended when it ends the media session."""
+        self.stats.backend_errors += 1
+        if isinstance(exc, BackendError):
+            log.warning("backend error: %s", exc, extra=self._log_extra())
+            if exc.fatal:
+                raise _Ended(SessionEnd(f"backend failed: {exc}", 1011)) from exc
+            return
+        # A backend bug or a broken resource (disk, network): end the media session cleanly
+        # (1011) rather than let the error escape; the ACS call stays up.
+        log.exception("backend raised %s", type(exc).__name__, extra=self._log_extra())
+        raise _Ended(SessionEnd(f"backend failed: {type(exc).__name__}", 1011)) from exc
+
+    async def _open_backend(self, backend: Backend, metadata: AudioMetadata) -> None:
+        assert self._stream is not None
+        assert self._output is not None
+        assert self._pacer is not None
         context = CallContext(
             call_connection_id=self.call.call_connection_id,
             correlation_id=self.call.correlation_id,
-            stream=stream,
+            stream=self._stream,
             channel=self._settings.media_audio_channel,
             bidirectional=self._settings.media_bidirectional,
             subscription_id=metadata.subscription_id,
@@ -308,22 +378,21 @@ class MediaSession:
             record = None  # the call goes on without caller/callee in the backend's context
         if record is not None:
             context = dataclasses.replace(context, caller=record.caller, callee=record.callee)
-        self._backend = backend
         await backend.open(context, self._output)
         assert self._task_group is not None
-        self._task_group.create_task(self._send_paced(pacer))
+        self._task_group.create_task(self._send_paced(self._pacer))
+        if isinstance(backend, ImmediateReceiver):
+            # From now on the reader hands audio straight to the backend when nothing is queued.
+            self._take_nowait = backend.receive_nowait
 
     def _new_inbound_resampler(self, participant: str | None) -> Resampler | None:
         backend = self._backend
         assert backend is not None
-        rate = self._stream_rate()
+        assert self._stream is not None
+        rate = self._stream.sample_rate
         converter = resampler(rate, backend.sample_rate or rate)
         self._inbound_resamplers[participant] = converter
         return converter
-
-    def _stream_rate(self) -> int:
-        assert self._stream is not None
-        return self._stream.sample_rate
 
     def _on_backend_event(self, event: BackendEvent) -> None:
         self.stats.record_backend_event(event)
@@ -342,12 +411,10 @@ class MediaSession:
 
     # --- pacer: outbound frames -> ACS ---------------------------------------------------
     async def _send_paced(self, pacer: OutboundPacer) -> None:
-        send = self._ws.send
-        stats = self.stats
+        send = self._send
 
         async def send_text(text: str) -> None:
             await send({"type": "websocket.send", "text": text})
-            stats.frames_out += 1
 
         try:
             await pacer.run(send_text)
@@ -359,10 +426,10 @@ class MediaSession:
         started = self._clock()
         idle_s = self._settings.media_idle_timeout_s
         max_s = self._settings.max_call_duration_s
-        next_flush = started + STATE_FLUSH_INTERVAL_S
+        next_metrics = started + METRICS_FLUSH_INTERVAL_S
+        next_state = started + STATE_FLUSH_INTERVAL_S
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._end_event.wait(), 0.25)
+            await self._wait_for_end(WATCH_INTERVAL_S)
             if self._end_requested is not None:
                 raise _Ended(self._end_requested)
             now = self._clock()
@@ -370,15 +437,36 @@ class MediaSession:
                 raise _Ended(SessionEnd(f"no inbound audio for {idle_s:g} s", 1000))
             if now - started > max_s:
                 raise _Ended(SessionEnd(f"call exceeded {max_s:g} s", 1000))
-            pacer = self._pacer
-            self._metrics.flush(self.stats, pacer.queued_frames if pacer is not None else None)
-            if now >= next_flush:
-                next_flush = now + STATE_FLUSH_INTERVAL_S
+            if now >= next_metrics:
+                next_metrics = now + METRICS_FLUSH_INTERVAL_S
+                self._sync_stats()
+                pacer = self._pacer
+                self._metrics.flush(self.stats, pacer.queued_frames if pacer is not None else None)
+            if now >= next_state:
+                next_state = now + STATE_FLUSH_INTERVAL_S
+                self._sync_stats()
                 self._writer.submit(
                     self.call.call_connection_id,
                     call_state.media_progress(self),
                     supersedes="media_progress",
                 )
+
+    async def _wait_for_end(self, limit_s: float) -> None:
+        # A timer handle rather than asyncio.wait_for, which costs a task per wait on 3.11.
+        if self._end_requested is not None:
+            return
+        event = self._end_event
+        event.clear()
+        timer = asyncio.get_running_loop().call_later(limit_s, event.set)
+        try:
+            await event.wait()
+        finally:
+            timer.cancel()
+
+    def _sync_stats(self) -> None:
+        pacer = self._pacer
+        if pacer is not None:
+            self.stats.frames_out = pacer.frames_sent
 
     # --- teardown -------------------------------------------------------------------------------
     async def _close_backend(self) -> None:

@@ -40,6 +40,14 @@ class FakeOutput:
         self.played[playback_id] += pcm
         self._changed.set()
 
+    def play_nowait(self, pcm: bytes, *, playback_id: str | None = None) -> bool:
+        if self.gate is not None and not self.gate.is_set():
+            return False
+        self.log.append(("play", playback_id))
+        self.played[playback_id] += pcm
+        self._changed.set()
+        return True
+
     def stop_audio(self) -> None:
         self.log.append(("stop", None))
         self._changed.set()
