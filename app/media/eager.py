@@ -9,20 +9,25 @@ must await it before sending anything else, so frames never reorder.
 from __future__ import annotations
 
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
 
-def step(coro: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None] | None:
-    """Run `coro` until it first suspends: None when it finished, else its continuation.
+def step(awaitable: Awaitable[None]) -> Coroutine[Any, Any, None] | None:
+    """Run `awaitable` until it first suspends: None when it finished, else its continuation.
 
     Exceptions raised before the first suspension propagate to the caller.
     """
+    coro = awaitable if type(awaitable) is types.CoroutineType else _as_coroutine(awaitable)
     try:
         awaited = coro.send(None)
     except StopIteration:
         return None
     return _resume(coro, awaited)
+
+
+async def _as_coroutine(awaitable: Awaitable[None]) -> None:
+    await awaitable
 
 
 @types.coroutine

@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from app.media import eager
 from app.media.protocol import STOP_AUDIO, audio_message
 
-Send = Callable[[str], Coroutine[Any, Any, None]]
+Send = Callable[[str], Awaitable[None]]
 
 MAX_TRACKED_PLAYBACKS = 64
 
@@ -106,7 +106,8 @@ class OutboundPacer:
             # The usual case, one whole frame: no re-chunking.
             if len(self._frames) >= self._max_frames:
                 return False
-            self._frames.append((pcm, self._playback(playback_id)))
+            playback = self._anonymous if playback_id is None else self._playback(playback_id)
+            self._frames.append((pcm, playback))
             self._pump()
             return True
         if not self.has_room(len(pcm), playback_id):
@@ -155,7 +156,7 @@ class OutboundPacer:
         if self._send is not None and not self._busy():
             # Nothing is being sent: StopAudio goes out now, from here.
             self.stops_sent += 1
-            self._send_direct(STOP_AUDIO)
+            self._send_direct(self._send, STOP_AUDIO)
             return
         self._stop_pending = True
         self._wakeup.set()
@@ -222,30 +223,32 @@ class OutboundPacer:
 
     def _pump(self) -> None:
         """Send what is due from here when nothing else is sending; wake the task for the rest."""
-        if self._send is not None:
-            frames = self._frames
-            while frames and not self._stop_pending and not self._busy():
-                text = self._take_due(self._clock())
-                if text is None:
+        send = self._send
+        if send is not None and not self._stop_pending and not self._busy():
+            frames, clock = self._frames, self._clock
+            while frames:
+                text = self._take_due(clock())
+                if text is None or not self._send_direct(send, text):
                     break
-                self._send_direct(text)
         if self._frames or self._partial or self._stop_pending or self._busy():
             self._wakeup.set()
 
     def _busy(self) -> bool:
         return self._task_sending or self._in_flight is not None or self._failure is not None
 
-    def _send_direct(self, text: str) -> None:
-        assert self._send is not None
+    def _send_direct(self, send: Send, text: str) -> bool:
+        """Send `text` from here; False when it had to wait or failed (the task takes over)."""
         try:
-            rest = eager.step(self._send(text))
+            rest = eager.step(send(text))
         except Exception as exc:  # the socket is gone: the task reports it
             self._failure = exc
             self._wakeup.set()
-            return
+            return False
         if rest is not None:
             self._in_flight = rest
             self._wakeup.set()
+            return False
+        return True
 
     async def _send_from_task(self, send: Send, text: str) -> None:
         self._task_sending = True

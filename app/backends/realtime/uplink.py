@@ -8,7 +8,7 @@ VAD would see time jump and misjudge when the caller stopped talking.
 
 from __future__ import annotations
 
-import binascii
+import pybase64
 
 from app.backends.base import AudioIn
 
@@ -61,4 +61,4 @@ class AppendBatcher:
 
 def append_message(pcm: bytes) -> str:
     """The `input_audio_buffer.append` JSON for `pcm` (base64 needs no JSON escaping)."""
-    return _APPEND_HEAD + binascii.b2a_base64(pcm, newline=False).decode("ascii") + _APPEND_TAIL
+    return _APPEND_HEAD + pybase64.b64encode_as_string(pcm) + _APPEND_TAIL
