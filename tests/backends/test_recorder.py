@@ -7,10 +7,12 @@ import json
 import wave
 from pathlib import Path
 
-from app.backends.recorder import wav_header
+from app.backends.base import AudioIn, CallContext, StreamFormat
+from app.backends.recorder import RecorderBackend, wav_header
 from app.emulator.media_client import StreamScript, tone
 from tests.conftest import AppFactory
 from tests.media.conftest import StreamFactory
+from tests.realtime.conftest import FakeOutput
 
 
 def _read_wav(path: Path) -> tuple[int, bytes]:
@@ -82,3 +84,23 @@ async def test_the_file_is_valid_while_the_call_is_still_going(
         raw = recording.read_bytes()
         assert len(raw) > 44
         assert raw[:44] == wav_header(16000, len(raw) - 44)
+
+
+async def test_audio_taken_on_the_spot_and_through_receive_lands_in_one_file(
+    tmp_path: Path,
+) -> None:
+    recorder = RecorderBackend(tmp_path)
+    call = CallContext("rec-nowait", None, StreamFormat(16000))
+    await recorder.open(call, FakeOutput())
+    audio = tone(16000, 2.5, freq=500)
+    frames = [audio[i : i + 640] for i in range(0, len(audio), 640)]
+    deferred = 0
+    for frame in frames:
+        event = AudioIn(frame)
+        if not recorder.receive_nowait(event):
+            deferred += 1  # a disk write is due: the session would call receive
+            await recorder.receive(event)
+    await recorder.close()
+    assert deferred == 2  # one flush per second of audio
+    [recording] = recorder.paths
+    assert _read_wav(recording) == (16000, audio)

@@ -118,3 +118,117 @@ async def test_heard_ms_follows_the_wall_clock_and_what_was_sent() -> None:
     now[0] += 10.0
     assert pacer.heard_ms("item-1") == 200.0  # never more than was sent
     assert pacer.heard_ms("unknown") == 0.0
+
+
+class GatedSink(Sink):
+    """A socket under write back-pressure while `gate` is clear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.waiting = 0
+
+    async def __call__(self, text: str) -> None:
+        if not self.gate.is_set():
+            self.waiting += 1
+            await self.gate.wait()
+        await super().__call__(text)
+
+
+def _frame(index: int) -> bytes:
+    return index.to_bytes(2, "little") * 320
+
+
+async def _started(pacer: OutboundPacer, sink: Sink) -> asyncio.Task[None]:
+    task = asyncio.create_task(pacer.run(sink))
+    await asyncio.sleep(0)  # run() registers the socket's send
+    return task
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_a_due_frame_goes_out_from_play_nowait_itself() -> None:
+    pacer = OutboundPacer(640, lead_ms=80)
+    sink = Sink()
+    task = await _started(pacer, sink)
+    assert pacer.play_nowait(_frame(1))
+    # Sent before this coroutine yielded once: no task switch stood between queue and socket.
+    assert sink.audio() == [_frame(1)]
+    assert pacer.frames_sent == 1
+    await _stop(task)
+
+
+async def test_direct_sends_keep_the_real_time_schedule() -> None:
+    pacer = OutboundPacer(640, lead_ms=40)
+    sink = Sink()
+    task = await _started(pacer, sink)
+    for index in range(20):  # a burst of 400 ms: only the lead goes out at once
+        assert pacer.play_nowait(_frame(index))
+    assert len(sink.sent) == 3  # the first frame plays now, two more fit in the 40 ms lead
+    await asyncio.sleep(0.2)
+    assert 11 <= len(sink.sent) <= 15
+    await _stop(task)
+    assert sink.audio() == [_frame(i) for i in range(len(sink.sent))]
+
+
+async def test_a_send_that_must_wait_is_finished_before_anything_else() -> None:
+    pacer = OutboundPacer(640, lead_ms=200)
+    sink = GatedSink()
+    task = await _started(pacer, sink)
+    sink.gate.clear()
+    for index in range(5):
+        assert pacer.play_nowait(_frame(index))
+    assert sink.waiting == 1  # the first send blocked; the rest stayed queued behind it
+    assert sink.sent == []
+    sink.gate.set()
+    await asyncio.sleep(0.05)
+    assert sink.audio() == [_frame(i) for i in range(5)]
+    await _stop(task)
+
+
+async def test_stop_audio_goes_out_at_once_and_after_an_in_flight_frame() -> None:
+    pacer = OutboundPacer(640, lead_ms=200)
+    sink = GatedSink()
+    task = await _started(pacer, sink)
+    pacer.stop_audio()
+    assert sink.kinds == ["StopAudio"]  # nothing was sending: sent from stop_audio itself
+    sink.gate.clear()
+    for index in range(5):
+        pacer.play_nowait(_frame(index))
+    pacer.stop_audio()  # frame 0 is on the wire (blocked); 1..4 are dropped
+    sink.gate.set()
+    await asyncio.sleep(0.05)
+    assert sink.kinds == ["StopAudio", "AudioData", "StopAudio"]
+    assert sink.audio() == [_frame(0)]
+    assert pacer.stops_sent == 2
+    await _stop(task)
+
+
+async def test_a_failed_direct_send_ends_run_with_the_error() -> None:
+    pacer = OutboundPacer(640)
+
+    async def broken(text: str) -> None:
+        raise ConnectionResetError("peer gone")
+
+    task = asyncio.create_task(pacer.run(broken))
+    await asyncio.sleep(0)
+    pacer.play_nowait(_frame(0))
+    with pytest.raises(ConnectionResetError):
+        await asyncio.wait_for(task, 1)
+
+
+async def test_play_nowait_refuses_what_does_not_fit_and_queues_nothing() -> None:
+    pacer = OutboundPacer(640, buffer_ms=100)  # five frames, not running: nothing drains
+    for index in range(5):
+        assert pacer.play_nowait(_frame(index))
+    assert not pacer.play_nowait(_frame(5))
+    assert not pacer.play_nowait(bytes(700))  # a whole frame and a remainder
+    assert pacer.queued_frames == 5
+    pacer.stop_audio()
+    assert pacer.play_nowait(bytes(640 * 2 + 100))  # two frames and a remainder
+    assert pacer.queued_frames == 2
