@@ -59,7 +59,7 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WATCH_INTERVAL_S = 0.25
+WATCH_INTERVAL_S = 0.5  # shorter only for idle/duration limits under a second
 METRICS_FLUSH_INTERVAL_S = 1.0
 STATE_FLUSH_INTERVAL_S = 2.0
 BACKEND_CLOSE_TIMEOUT_S = 5.0
@@ -419,8 +419,9 @@ class MediaSession:
         max_s = self._settings.max_call_duration_s
         next_metrics = started + METRICS_FLUSH_INTERVAL_S
         next_state = started + STATE_FLUSH_INTERVAL_S
+        interval = min(WATCH_INTERVAL_S, idle_s / 2, max_s / 2)
         while True:
-            await self._wait_for_end(WATCH_INTERVAL_S)
+            await self._wait_for_end(interval)
             if self._end_requested is not None:
                 raise _Ended(self._end_requested)
             now = self._clock()
