@@ -84,21 +84,15 @@ class OutboundPacer:
 
     async def play(self, pcm: bytes, playback_id: str | None = None) -> None:
         """Queue audio; waits while the buffer is full."""
-        playback = self._playback(playback_id)
-        if self._partial and self._partial_playback is not playback:
-            self.flush()
-        data = self._partial + pcm if self._partial else pcm
-        size = self.frame_bytes
-        whole = len(data) - len(data) % size
-        for start in range(0, whole, size):
-            while len(self._frames) >= self._max_frames:
-                self._pump()
-                self._space.clear()
-                await self._space.wait()
-            self._frames.append((data[start : start + size], playback))
-        self._partial = data[whole:]
-        self._partial_playback = playback if self._partial else None
-        self._pump()
+        while not self.has_room(len(pcm), playback_id):
+            # Queue what fits, then wait for the pacer to make room for the rest.
+            room = self._room_bytes(self._playback(playback_id))
+            if room:
+                self.queue_now(pcm[:room], playback_id)
+                pcm = pcm[room:]
+            self._space.clear()
+            await self._space.wait()
+        self.queue_now(pcm, playback_id)
 
     def play_nowait(self, pcm: bytes, playback_id: str | None = None) -> bool:
         """Queue audio if it fits the buffer (True); else queue nothing and return False."""
@@ -122,6 +116,15 @@ class OutboundPacer:
         padded = 1 if self._partial and not same else 0
         frames = len(self._frames) + padded + (pending + nbytes) // self.frame_bytes
         return frames <= self._max_frames
+
+    def _room_bytes(self, playback: Playback) -> int:
+        """Bytes of `playback` that fill the buffer exactly (a partial frame counts toward it)."""
+        free = self._max_frames - len(self._frames)
+        if self._partial and self._partial_playback is playback:
+            return max(0, free * self.frame_bytes - len(self._partial))
+        if self._partial:
+            free -= 1  # the other playback's remainder is padded into a frame first
+        return max(0, free * self.frame_bytes)
 
     def queue_now(self, pcm: bytes, playback_id: str | None = None) -> None:
         """Queue audio without waiting, even past the buffer's size: check `has_room` first."""

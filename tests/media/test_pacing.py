@@ -36,6 +36,10 @@ class Sink:
 async def _run(pacer: OutboundPacer, sink: Sink, seconds: float) -> None:
     task = asyncio.create_task(pacer.run(sink))
     await asyncio.sleep(seconds)
+    await _stop(task)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -144,12 +148,6 @@ async def _started(pacer: OutboundPacer, sink: Sink) -> asyncio.Task[None]:
     task = asyncio.create_task(pacer.run(sink))
     await asyncio.sleep(0)  # run() registers the socket's send
     return task
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 async def test_a_due_frame_goes_out_from_play_nowait_itself() -> None:
