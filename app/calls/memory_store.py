@@ -4,21 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from app.calls.models import CallRecord, ConnectionState
 from app.calls.store import Mutation
 
 
 class MemoryCallStore:
-    """Call records in a dict, updates serialised by one lock; ended calls expire after a TTL."""
+    """Call records in a dict, updates serialised by one lock.
 
-    def __init__(self, ended_ttl_s: float = 24 * 3600.0, max_calls: int = 10_000) -> None:
+    Like the Redis store, a record expires `ended_ttl_s` after its call ended, or `live_ttl_s`
+    after its last write when the call never ended (a lost CallDisconnected, a media socket for
+    a call this instance never answered); beyond `max_calls`, ended calls go first, oldest
+    first, then the records written longest ago. Memory stays bounded whatever ACS sends.
+    """
+
+    def __init__(
+        self,
+        ended_ttl_s: float = 24 * 3600.0,
+        max_calls: int = 10_000,
+        *,
+        live_ttl_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._records: dict[str, CallRecord] = {}
-        self._ended_at: dict[str, float] = {}
+        # Both in expiry order: ended calls by when they ended, live ones by their last write.
+        self._ended_at: OrderedDict[str, float] = OrderedDict()
+        self._written_at: OrderedDict[str, float] = OrderedDict()
         self._claims: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self._ended_ttl_s = ended_ttl_s
+        self._live_ttl_s = live_ttl_s if live_ttl_s is not None else 2 * ended_ttl_s
         self._max_calls = max_calls
+        self._clock = clock
 
     async def get(self, call_connection_id: str) -> CallRecord | None:
         self._expire()
@@ -35,8 +54,15 @@ class MemoryCallStore:
             if new is None:
                 return current
             self._records[call_connection_id] = new
-            if new.connection_state is ConnectionState.DISCONNECTED:
-                self._ended_at.setdefault(call_connection_id, time.monotonic())
+            now = self._clock()
+            if call_connection_id in self._ended_at:
+                pass  # stays visible for the TTL from when it ended, late events or not
+            elif new.connection_state is ConnectionState.DISCONNECTED:
+                self._written_at.pop(call_connection_id, None)
+                self._ended_at[call_connection_id] = now
+            else:
+                self._written_at[call_connection_id] = now
+                self._written_at.move_to_end(call_connection_id)
             self._expire()
             return new
 
@@ -58,15 +84,28 @@ class MemoryCallStore:
 
     async def close(self) -> None:
         self._records.clear()
+        self._ended_at.clear()
+        self._written_at.clear()
         self._claims.clear()
 
     def _expire(self) -> None:
-        # Ended calls stay visible for a while (operators look at them), then go.
-        now = time.monotonic()
-        stale = [cid for cid, t in self._ended_at.items() if now - t > self._ended_ttl_s]
-        if len(self._records) > self._max_calls:
-            oldest = sorted(self._ended_at.items(), key=lambda kv: kv[1])
-            stale.extend(cid for cid, _ in oldest[: len(self._records) - self._max_calls])
-        for cid in stale:
-            self._records.pop(cid, None)
-            self._ended_at.pop(cid, None)
+        now = self._clock()
+        _drop_older(self._ended_at, now - self._ended_ttl_s, self._records)
+        _drop_older(self._written_at, now - self._live_ttl_s, self._records)
+        while len(self._records) > self._max_calls:
+            oldest = self._ended_at if self._ended_at else self._written_at
+            if not oldest:
+                break
+            call_id, _ = oldest.popitem(last=False)
+            self._records.pop(call_id, None)
+
+
+def _drop_older(
+    order: OrderedDict[str, float], cutoff: float, records: dict[str, CallRecord]
+) -> None:
+    while order:
+        call_id, at = next(iter(order.items()))
+        if at > cutoff:
+            return
+        del order[call_id]
+        records.pop(call_id, None)

@@ -71,7 +71,9 @@ async def open_call_storage(
             settings.instance_id,
         )
     else:
-        store = MemoryCallStore(ended_ttl_s=settings.call_state_ttl_s)
+        store = MemoryCallStore(
+            ended_ttl_s=settings.call_state_ttl_s, live_ttl_s=live_ttl_s(settings)
+        )
         stack.push_async_callback(store.close)
         bus = MemoryCallBus(settings.instance_id)
         stack.push_async_callback(bus.close)
