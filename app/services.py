@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from app.backends.registry import BackendFactory, backend_factory
+from app.backends.registry import BackendFactory, open_backend_factory
 from app.calls.acs_client import open_acs_client
 from app.calls.call_bus import CallBus
 from app.calls.control import CallControl
@@ -49,6 +49,9 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
     )
     store = storage.store
     control = CallControl(await open_acs_client(settings, stack), settings)
+    # Opened before the sessions' cleanup is registered, so shared backend resources (an Entra
+    # credential) close after the last session.
+    backend_factory = await open_backend_factory(settings.media_backend, settings, stack)
     media = MediaSessions(settings.max_concurrent_calls)
     # Sessions end before the store closes (the stack unwinds in reverse).
     stack.push_async_callback(media.close)
@@ -61,7 +64,7 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         control=control,
         intake=CallIntake(store, control),
         media=media,
-        backend_factory=backend_factory(settings.media_backend),
+        backend_factory=backend_factory,
         security=security,
         metrics=metrics,
         events=events,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
 
 from app.backends.base import Backend
 from app.settings import Settings
@@ -18,12 +20,34 @@ BACKENDS: dict[str, str] = {
     "azure-openai": "app.backends.realtime:create_azure_backend",
 }
 
+# Backends with resources shared by all calls (opened with the app, closed at shutdown): an
+# async `(settings, stack) -> BackendFactory` in place of the plain factory.
+APP_SCOPED: dict[str, str] = {
+    "azure-openai": "app.backends.realtime:open_azure_factory",
+}
+
 
 def backend_factory(name: str) -> BackendFactory:
     """The factory for backend `name`; raises ValueError for an unknown name."""
     target = BACKENDS.get(name)
     if target is None:
         raise ValueError(f"unknown MEDIA_BACKEND {name!r}; choose one of {sorted(BACKENDS)}")
-    module_name, _, attribute = target.partition(":")
-    factory: BackendFactory = getattr(importlib.import_module(module_name), attribute)
+    factory: BackendFactory = _load(target)
     return factory
+
+
+async def open_backend_factory(
+    name: str, settings: Settings, stack: AsyncExitStack
+) -> BackendFactory:
+    """The app's per-call factory for backend `name`, its shared resources opened in `stack`."""
+    target = APP_SCOPED.get(name)
+    if target is None:
+        return backend_factory(name)
+    opener: Callable[[Settings, AsyncExitStack], Awaitable[Any]] = _load(target)
+    factory: BackendFactory = await opener(settings, stack)
+    return factory
+
+
+def _load(target: str) -> Any:
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)

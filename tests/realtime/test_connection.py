@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from app.backends.realtime import (
     RealtimeConfig,
     create_azure_backend,
     create_openai_backend,
+    open_azure_factory,
 )
 from app.backends.realtime.connection import (
     AZURE_SCOPE,
@@ -25,6 +26,7 @@ from app.backends.realtime.connection import (
     azure_connector,
     azure_v1_base,
 )
+from app.backends.registry import backend_factory, open_backend_factory
 from app.settings import Settings
 from tests.realtime.conftest import FAST_RECONNECT, FakeOutput, call_context
 from tests.realtime.fake_server import FakeRealtime
@@ -188,3 +190,59 @@ def test_azure_backend_reports_its_name() -> None:
     backend = create_azure_backend(settings)
     assert backend.name == "azure-openai"
     assert backend.sample_rate == 24000
+
+
+async def test_calls_share_the_apps_entra_credential_and_its_cached_token(
+    fake: FakeRealtime,
+) -> None:
+    created: list[FakeCredential] = []
+
+    def credential_factory() -> FakeCredential:
+        created.append(FakeCredential(lifetime_s=3600))
+        return created[-1]
+
+    async with AsyncExitStack() as stack:
+        create = await open_azure_factory(
+            azure_settings(fake), stack, credential_factory=credential_factory
+        )
+        first, second = create(azure_settings(fake)), create(azure_settings(fake))
+        for index, backend in enumerate((first, second)):
+            await backend.open(call_context(), FakeOutput())
+            await (await fake.session(index)).wait_for_event("session.update")
+        await first.close()
+        await second.close()
+        assert len(created) == 1  # one credential for the app, not one per call
+        assert not created[0].closed  # calls end; the app's credential stays
+    assert created[0].closed  # closed with the app
+    assert created[0].scopes == [(AZURE_SCOPE,)]  # one token fetch served both calls
+    assert [h.headers["Authorization"] for h in fake.handshakes] == ["Bearer entra-token-1"] * 2
+
+
+async def test_with_an_api_key_no_credential_is_opened(fake: FakeRealtime) -> None:
+    def credential_factory() -> FakeCredential:
+        raise AssertionError("no Entra credential is needed with an API key")
+
+    async with AsyncExitStack() as stack:
+        create = await open_azure_factory(
+            azure_settings(fake, azure_openai_api_key="azure-secret"),
+            stack,
+            credential_factory=credential_factory,
+        )
+        assert create is create_azure_backend
+
+
+async def test_the_app_opens_the_azure_backend_through_its_lifespan() -> None:
+    settings = Settings(
+        _env_file=None,
+        media_backend="azure-openai",
+        azure_openai_endpoint="https://res.openai.azure.com",
+        azure_openai_deployment="dep",
+        azure_openai_api_key="k",
+    )
+    async with AsyncExitStack() as stack:
+        factory = await open_backend_factory("azure-openai", settings, stack)
+        backend = factory(settings)
+        assert isinstance(backend, RealtimeBackend)
+        assert backend.name == "azure-openai"
+        echo = await open_backend_factory("echo", settings, stack)
+        assert echo is backend_factory("echo")

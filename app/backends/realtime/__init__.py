@@ -11,9 +11,18 @@ backend.py         the Backend: the socket's life, server events, faults
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+
 from app.backends.base import BackendError
 from app.backends.realtime.backend import RealtimeBackend, ReconnectPolicy
-from app.backends.realtime.connection import azure_connector, openai_connector
+from app.backends.realtime.connection import (
+    BearerCredential,
+    EntraTokenProvider,
+    azure_connector,
+    default_azure_credential,
+    openai_connector,
+)
 from app.backends.realtime.errors import RealtimeFatal
 from app.backends.realtime.session_config import RealtimeConfig
 from app.settings import Settings
@@ -24,6 +33,7 @@ __all__ = [
     "ReconnectPolicy",
     "create_azure_backend",
     "create_openai_backend",
+    "open_azure_factory",
 ]
 
 
@@ -43,3 +53,33 @@ def create_azure_backend(settings: Settings) -> RealtimeBackend:
     except RealtimeFatal as exc:
         raise BackendError(str(exc), fatal=True) from exc
     return RealtimeBackend(connector, RealtimeConfig.from_settings(settings), name="azure-openai")
+
+
+async def open_azure_factory(
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    credential_factory: Callable[[], BearerCredential] = default_azure_credential,
+) -> Callable[[Settings], RealtimeBackend]:
+    """The per-call factory for MEDIA_BACKEND=azure-openai, opened once for the app.
+
+    With Entra ID (no AZURE_OPENAI_API_KEY), every call shares one credential and its cached
+    token: a call does not wait for a token fetch, and a busy instance does not hammer the
+    managed-identity endpoint (which throttles). The credential closes with the app.
+    """
+    key = settings.azure_openai_api_key
+    if key is not None and key.get_secret_value():
+        return create_azure_backend
+    credential = credential_factory()
+    stack.push_async_callback(credential.close)
+    tokens = EntraTokenProvider(credential)
+
+    def create(call_settings: Settings) -> RealtimeBackend:
+        try:
+            connector = azure_connector(call_settings, token_provider=tokens)
+        except RealtimeFatal as exc:
+            raise BackendError(str(exc), fatal=True) from exc
+        config = RealtimeConfig.from_settings(call_settings)
+        return RealtimeBackend(connector, config, name="azure-openai")
+
+    return create

@@ -77,19 +77,22 @@ class RealtimeEndpoint:
 
 
 class RealtimeConnector:
-    """Opens Realtime sockets for one call; owns its SDK client and credential."""
+    """Opens Realtime sockets for one call; owns its SDK client, and its credential unless it
+    was given the app's shared `token_provider`."""
 
     def __init__(
         self,
         endpoint: RealtimeEndpoint,
         *,
         credential_factory: Callable[[], BearerCredential] | None = None,
+        token_provider: EntraTokenProvider | None = None,
         open_timeout_s: float = OPEN_TIMEOUT_S,
     ) -> None:
-        if endpoint.api_key is None and credential_factory is None:
+        if endpoint.api_key is None and credential_factory is None and token_provider is None:
             raise ValueError("an endpoint without an API key needs a credential")
         self.endpoint = endpoint
         self._credential_factory = credential_factory
+        self._token_provider = token_provider
         self._credential: BearerCredential | None = None
         self._open_timeout_s = open_timeout_s
         self._client: AsyncOpenAI | None = None
@@ -143,7 +146,9 @@ class RealtimeConnector:
 
     def _build_client(self) -> AsyncOpenAI:
         api_key: str | EntraTokenProvider | None = self.endpoint.api_key
-        if api_key is None:
+        if api_key is None and self._token_provider is not None:
+            api_key = self._token_provider  # the app's: cached tokens shared by every call
+        elif api_key is None:
             assert self._credential_factory is not None
             self._credential = self._credential_factory()
             api_key = EntraTokenProvider(self._credential)
@@ -176,8 +181,10 @@ def azure_connector(
     settings: Settings,
     *,
     credential_factory: Callable[[], BearerCredential] | None = None,
+    token_provider: EntraTokenProvider | None = None,
 ) -> RealtimeConnector:
-    """Azure OpenAI's v1 endpoint, with AZURE_OPENAI_API_KEY or else Entra ID."""
+    """Azure OpenAI's v1 endpoint, with AZURE_OPENAI_API_KEY or else Entra ID (the app's shared
+    `token_provider`, or a credential of the connector's own from `credential_factory`)."""
     if settings.azure_openai_endpoint is None or not settings.azure_openai_deployment:
         raise RealtimeFatal(
             "MEDIA_BACKEND=azure-openai needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT"
@@ -193,6 +200,8 @@ def azure_connector(
         endpoint = RealtimeEndpoint(deployment, base, secret, websocket_base, headers)
         return RealtimeConnector(endpoint)
     endpoint = RealtimeEndpoint(deployment, base, None, websocket_base)
+    if token_provider is not None:
+        return RealtimeConnector(endpoint, token_provider=token_provider)
     return RealtimeConnector(
         endpoint, credential_factory=credential_factory or default_azure_credential
     )
