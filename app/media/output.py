@@ -51,6 +51,9 @@ class SessionOutput:
     def stop_audio(self) -> None:
         if self._enabled:
             self._pacer.stop_audio()
+            if self._converter is not None:
+                # The filter holds a few ms of the interrupted audio: drop them too.
+                self._converter.reset()
 
     def heard_ms(self, playback_id: str) -> float:
         return self._pacer.heard_ms(playback_id)

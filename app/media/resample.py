@@ -14,6 +14,12 @@ class Resampler:
         self.out_rate = out_rate
         self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ")
 
+    def reset(self) -> None:
+        """Forget the audio the filter still holds (after a barge-in, it must never play)."""
+        self._stream = soxr.ResampleStream(
+            self.in_rate, self.out_rate, 1, dtype="int16", quality="HQ"
+        )
+
     def process(self, pcm: bytes, *, last: bool = False) -> bytes:
         """Resample the next chunk; `last` flushes what the filter still holds."""
         samples = np.frombuffer(pcm, dtype="<i2")
