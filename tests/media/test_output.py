@@ -1,4 +1,4 @@
-"""The backend's outbound side: resampled to the call's rate, and a barge-in leaves nothing behind."""
+"""The backend's outbound side: resampled to the call's rate; a barge-in leaves nothing behind."""
 
 from __future__ import annotations
 
