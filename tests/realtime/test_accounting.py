@@ -16,7 +16,9 @@ def test_interrupt_cancels_the_response_and_truncates_its_item() -> None:
     ledger = PlaybackLedger()
     ledger.response_created("r1")
     assert ledger.accept("r1", "i1", 500 * MS)
-    assert ledger.interrupt(lambda item: 120.9) == Interruption("r1", Truncation("i1", 120))
+    assert ledger.interrupt(lambda item: 120.9) == Interruption(
+        "r1", Truncation("i1", 120), cut=("i1", 0.24)
+    )
     assert not ledger.accept("r1", "i1", 100 * MS)  # a late delta
     assert ledger.generated_ms("i1") == 500
 
@@ -93,3 +95,34 @@ def test_batcher_says_in_advance_which_frame_completes_an_append() -> None:
     batcher.feed(silent)
     batcher.feed(silent)
     assert batcher.completes(silent)
+
+
+def _replayed_texts(history: ConversationHistory) -> list[str]:
+    texts = []
+    for event in history.replay():
+        [content] = event["item"]["content"]  # type: ignore[typeddict-item]
+        texts.append(content["text"])
+    return texts
+
+
+def test_an_interrupted_agent_line_is_replayed_only_as_far_as_the_caller_heard_it() -> None:
+    history = ConversationHistory()
+    history.record("u1", "caller", "what are your opening hours")
+    history.record("a1", "agent", "we open at nine and close at six on weekdays only")
+    history.cut("a1", 0.3)  # the caller barged in 30 % into the answer
+    history.record("u2", "caller", "and on saturday")
+    assert _replayed_texts(history) == [
+        "what are your opening hours",
+        "we open at… [interrupted by the caller]",
+        "and on saturday",
+    ]
+    # The call's own transcript keeps the whole line.
+    assert history.lines()[1] == ("agent", "we open at nine and close at six on weekdays only")
+
+
+def test_an_agent_line_cut_before_any_of_it_was_heard_is_not_replayed() -> None:
+    history = ConversationHistory()
+    history.cut("a1", 0.0)  # the cut may come before the transcript
+    history.record("a1", "agent", "let me check that for you")
+    history.record("u1", "caller", "never mind")
+    assert _replayed_texts(history) == ["never mind"]

@@ -101,6 +101,8 @@ class Conversation:
         # Synchronously, before any await: nothing more of this response reaches the caller.
         self.player.interrupt()
         self.output.stop_audio()
+        if interruption.cut is not None:
+            self.history.cut(*interruption.cut)
         if interruption.response_id is not None:
             await connection.send(
                 {

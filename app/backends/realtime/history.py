@@ -20,10 +20,24 @@ Role = Literal["caller", "agent"]
 MAX_REPLAYED_LINES = 60
 
 
+INTERRUPTED = "… [interrupted by the caller]"
+
+
 @dataclass(slots=True)
 class Line:
     role: Role
     text: str | None = None
+    heard: float | None = None  # an agent line cut short: the fraction the caller heard
+
+    def replayed_text(self) -> str | None:
+        """The text a new session is told: of a cut-short line, only what the caller heard."""
+        if self.text is None or self.heard is None:
+            return self.text
+        words = self.text.split()
+        # The transcript is spread over the audio evenly enough for context; the model is told
+        # the line was cut, so it does not assume the caller heard the rest.
+        kept = round(len(words) * self.heard)
+        return " ".join(words[:kept]) + INTERRUPTED if kept else None
 
 
 class ConversationHistory:
@@ -51,14 +65,21 @@ class ConversationHistory:
         else:
             line.text = text
 
+    def cut(self, item_id: str, heard: float) -> None:
+        """The caller barged in on agent item `item_id` after hearing `heard` (0-1) of it."""
+        self.reserve(item_id, "agent")
+        self._lines[item_id].heard = max(0.0, min(heard, 1.0))
+
     def lines(self) -> list[tuple[Role, str]]:
         """The transcribed lines, oldest first."""
         return [(line.role, line.text) for line in self._lines.values() if line.text]
 
     def replay(self) -> list[ConversationItemCreateEventParam]:
-        """`conversation.item.create` messages that rebuild the conversation in a new session."""
+        """`conversation.item.create` messages that rebuild the conversation in a new session;
+        an interrupted agent line is replayed as far as the caller heard it (or not at all)."""
         events: list[ConversationItemCreateEventParam] = []
-        for role, text in self.lines():
+        replayed = ((line.role, line.replayed_text()) for line in self._lines.values())
+        for role, text in ((role, text) for role, text in replayed if text):
             if role == "caller":
                 events.append(
                     {

@@ -44,6 +44,8 @@ class Interruption:
 
     response_id: str | None
     truncation: Truncation | None
+    # The item cut short and what fraction of its generated audio the caller heard (0.0: none).
+    cut: tuple[str, float] | None = None
 
 
 class PlaybackLedger:
@@ -114,12 +116,14 @@ class PlaybackLedger:
             self._dropped.append(response_id)
             self.active_response = None
         truncation = None
+        cut = None
         last = self._last
         if last is not None and not last.truncated:
             end_ms = min(int(heard_ms(last.item_id)), last.generated_ms)
             # An earlier item the caller heard in full needs no truncate.
             if last.response_id == response_id or end_ms < last.generated_ms:
                 last.truncated = True
+                cut = (last.item_id, end_ms / last.generated_ms if last.generated_ms else 0.0)
                 if end_ms > 0:
                     truncation = Truncation(last.item_id, end_ms)
-        return Interruption(response_id, truncation)
+        return Interruption(response_id, truncation, cut)
