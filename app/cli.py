@@ -94,6 +94,7 @@ def _config(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.C
         port,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         ws_max_size=settings.media_max_message_bytes,
+        ws_compression=settings.media_ws_compression,
         # configure_logging owns the handlers (format, call ids, redaction).
         log_config=False,
     )

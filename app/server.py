@@ -37,6 +37,7 @@ def uvicorn_config(
     forwarded_allow_ips: str = "*",
     log_config: bool = True,
     ws_max_size: int = 256 * 1024,
+    ws_compression: bool = False,
 ) -> uvicorn.Config:
     """Production uvicorn settings: uvloop, httptools, proxy headers (for App Service TLS)."""
     return uvicorn.Config(
@@ -52,6 +53,7 @@ def uvicorn_config(
         access_log=False,
         ws_ping_interval=20.0,
         ws_max_size=ws_max_size,
+        ws_per_message_deflate=ws_compression,
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=10,
         log_config=None if not log_config else uvicorn.config.LOGGING_CONFIG,
@@ -78,7 +80,15 @@ async def serve_in_background(
     bound_host, bound_port = sock.getsockname()[:2]
     settings = getattr(app.state, "settings", None)
     max_size = settings.media_max_message_bytes if settings is not None else 256 * 1024
-    config = uvicorn_config(app, bound_host, bound_port, log_config=False, ws_max_size=max_size)
+    compression = settings.media_ws_compression if settings is not None else False
+    config = uvicorn_config(
+        app,
+        bound_host,
+        bound_port,
+        log_config=False,
+        ws_max_size=max_size,
+        ws_compression=compression,
+    )
     config.loop = "none"
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -99,6 +99,13 @@ class MediaStream:
     def closed(self) -> bool:
         return self.close_code is not None
 
+    @property
+    def extensions(self) -> str | None:
+        """The `Sec-WebSocket-Extensions` the service accepted (the client offers deflate)."""
+        if self._socket is None or self._socket.response is None:
+            return None
+        return self._socket.response.headers.get("Sec-WebSocket-Extensions")
+
     async def open(self) -> None:
         """Connect and start streaming; raises if the service refuses the socket."""
         headers = {

@@ -207,3 +207,15 @@ async def test_silence_in_equals_silence_out(echo_app: LiveApp, open_stream: Str
         await stream.wait_for(lambda s: len(s.audio_received) >= 10)
         pcm = np.frombuffer(b"".join(f.pcm for f in stream.audio_received[:10]), dtype="<i2")
         assert not pcm.any()
+
+
+async def test_permessage_deflate_is_declined_unless_enabled(
+    echo_app: LiveApp, start_app: AppFactory, open_stream: StreamFactory
+) -> None:
+    async with open_stream(echo_app) as stream:
+        await stream.wait_for(lambda s: len(s.audio_received) >= 2)
+        assert stream.extensions is None
+    async with start_app(media_ws_compression=True) as live, open_stream(live) as stream:
+        await stream.wait_for(lambda s: len(s.audio_received) >= 2)
+        assert stream.extensions is not None
+        assert "permessage-deflate" in stream.extensions
