@@ -64,8 +64,9 @@ METRICS_FLUSH_INTERVAL_S = 1.0
 STATE_FLUSH_INTERVAL_S = 2.0
 BACKEND_CLOSE_TIMEOUT_S = 5.0
 
-# What a backend may raise without it being a bug in the session: it ends the media session.
-_BACKEND_FAILURES = (BackendError, OSError, ValueError, RuntimeError)
+# Whatever a backend raises (a plug-in's bug included) ends its media session with 1011, logged
+# with the call id; it never escapes as an ASGI error. Cancellation is not an Exception.
+_BACKEND_FAILURES = (Exception,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +351,7 @@ class MediaSession:
                 raise _Ended(SessionEnd(f"backend failed: {exc}", 1011)) from exc
             return
         # A backend bug or a broken resource (disk, network): end the media session cleanly
-        # (1011) rather than let the error escape; the ACS call stays up.
+        # (1011) rather than let the error escape; the ACS call itself stays up.
         log.exception("backend raised %s", type(exc).__name__, extra=self._log_extra())
         raise _Ended(SessionEnd(f"backend failed: {type(exc).__name__}", 1011)) from exc
 
