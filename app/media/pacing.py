@@ -21,6 +21,7 @@ from typing import Any
 
 from app.media import eager
 from app.media.protocol import STOP_AUDIO, audio_message
+from app.media.waits import wait_for_event
 
 Send = Callable[[str], Awaitable[None]]
 
@@ -271,23 +272,7 @@ class OutboundPacer:
     async def _wait(self, limit_s: float | None) -> bool:
         """Wait for a wakeup, at most `limit_s` seconds; True when the time ran out."""
         self._wakeup.clear()
-        if limit_s is None:
-            await self._wakeup.wait()
-            return False
-        # A timer handle rather than asyncio.wait_for, which costs a task per wait on 3.11.
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            self._wakeup.set()
-
-        timer = asyncio.get_running_loop().call_later(max(limit_s, 0.0), expire)
-        try:
-            await self._wakeup.wait()
-        finally:
-            timer.cancel()
-        return expired
+        return await wait_for_event(self._wakeup, limit_s)
 
     def _playback(self, playback_id: str | None) -> Playback:
         if playback_id is None:

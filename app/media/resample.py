@@ -12,10 +12,10 @@ class Resampler:
     def __init__(self, in_rate: int, out_rate: int) -> None:
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ")
+        self.reset()
 
     def reset(self) -> None:
-        """Forget the audio the filter still holds (after a barge-in, it must never play)."""
+        """Start a fresh filter: after a barge-in, the audio it still holds must never play."""
         self._stream = soxr.ResampleStream(
             self.in_rate, self.out_rate, 1, dtype="int16", quality="HQ"
         )

@@ -52,6 +52,7 @@ from app.media.protocol import (
 )
 from app.media.resample import Resampler, resampler
 from app.media.stats import MediaStats
+from app.media.waits import wait_for_event
 from app.observability.events import EventHub
 from app.observability.levels import LevelMeter
 from app.observability.metrics import SessionMetrics
@@ -63,10 +64,6 @@ WATCH_INTERVAL_S = 0.5  # shorter only for idle/duration limits under a second
 METRICS_FLUSH_INTERVAL_S = 1.0
 STATE_FLUSH_INTERVAL_S = 2.0
 BACKEND_CLOSE_TIMEOUT_S = 5.0
-
-# Whatever a backend raises (a plug-in's bug included) ends its media session with 1011, logged
-# with the call id; it never escapes as an ASGI error. Cancellation is not an Exception.
-_BACKEND_FAILURES = (Exception,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +218,7 @@ class MediaSession:
                     try:
                         if take(event):
                             continue
-                    except _BACKEND_FAILURES as exc:
+                    except Exception as exc:
                         self._backend_failed(exc)
                         continue
                 self._enqueue(event)
@@ -290,7 +287,7 @@ class MediaSession:
             return
         try:
             self._create_backend(metadata)
-        except _BACKEND_FAILURES as exc:
+        except Exception as exc:
             self._backend_failed(exc)
             return
         self._enqueue(_OpenBackend(metadata))
@@ -331,7 +328,7 @@ class MediaSession:
             item = queue.popleft()
             try:
                 await self._dispatch(item)
-            except _BACKEND_FAILURES as exc:
+            except Exception as exc:
                 self._backend_failed(exc)
 
     async def _dispatch(self, item: _QueueItem) -> None:
@@ -343,7 +340,11 @@ class MediaSession:
             await backend.receive(item)
 
     def _backend_failed(self, exc: Exception) -> None:
-        """Count a backend failure; raises _Ended when it ends the media session."""
+        """Count a backend failure; raises _Ended when it ends the media session.
+
+        Whatever a backend raises (a plug-in's bug included) lands here, never in the ASGI
+        server; cancellation is not an Exception and passes through.
+        """
         self.stats.backend_errors += 1
         if isinstance(exc, BackendError):
             log.warning("backend error: %s", exc, extra=self._log_extra())
@@ -430,14 +431,13 @@ class MediaSession:
                 raise _Ended(SessionEnd(f"no inbound audio for {idle_s:g} s", 1000))
             if now - started > max_s:
                 raise _Ended(SessionEnd(f"call exceeded {max_s:g} s", 1000))
+            self._sync_stats()
             if now >= next_metrics:
                 next_metrics = now + METRICS_FLUSH_INTERVAL_S
-                self._sync_stats()
                 pacer = self._pacer
                 self._metrics.flush(self.stats, pacer.queued_frames if pacer is not None else None)
             if now >= next_state:
                 next_state = now + STATE_FLUSH_INTERVAL_S
-                self._sync_stats()
                 self._writer.submit(
                     self.call.call_connection_id,
                     call_state.media_progress(self),
@@ -445,16 +445,9 @@ class MediaSession:
                 )
 
     async def _wait_for_end(self, limit_s: float) -> None:
-        # A timer handle rather than asyncio.wait_for, which costs a task per wait on 3.11.
-        if self._end_requested is not None:
-            return
-        event = self._end_event
-        event.clear()
-        timer = asyncio.get_running_loop().call_later(limit_s, event.set)
-        try:
-            await event.wait()
-        finally:
-            timer.cancel()
+        if self._end_requested is None:
+            self._end_event.clear()
+            await wait_for_event(self._end_event, limit_s)
 
     def _sync_stats(self) -> None:
         pacer = self._pacer

@@ -11,6 +11,7 @@ backend.py         the Backend: the socket's life, server events, faults
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 
@@ -46,10 +47,13 @@ def create_openai_backend(settings: Settings) -> RealtimeBackend:
     return RealtimeBackend(connector, RealtimeConfig.from_settings(settings), name="openai")
 
 
-def create_azure_backend(settings: Settings) -> RealtimeBackend:
-    """MEDIA_BACKEND=azure-openai: the v1 endpoint with an API key, or Entra ID without one."""
+def create_azure_backend(
+    settings: Settings, *, token_provider: EntraTokenProvider | None = None
+) -> RealtimeBackend:
+    """MEDIA_BACKEND=azure-openai: the v1 endpoint with an API key, or Entra ID without one
+    (the app's shared `token_provider`, else a credential of the call's own)."""
     try:
-        connector = azure_connector(settings)
+        connector = azure_connector(settings, token_provider=token_provider)
     except RealtimeFatal as exc:
         raise BackendError(str(exc), fatal=True) from exc
     return RealtimeBackend(connector, RealtimeConfig.from_settings(settings), name="azure-openai")
@@ -72,14 +76,4 @@ async def open_azure_factory(
         return create_azure_backend
     credential = credential_factory()
     stack.push_async_callback(credential.close)
-    tokens = EntraTokenProvider(credential)
-
-    def create(call_settings: Settings) -> RealtimeBackend:
-        try:
-            connector = azure_connector(call_settings, token_provider=tokens)
-        except RealtimeFatal as exc:
-            raise BackendError(str(exc), fatal=True) from exc
-        config = RealtimeConfig.from_settings(call_settings)
-        return RealtimeBackend(connector, config, name="azure-openai")
-
-    return create
+    return functools.partial(create_azure_backend, token_provider=EntraTokenProvider(credential))

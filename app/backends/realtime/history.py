@@ -78,9 +78,11 @@ class ConversationHistory:
         """`conversation.item.create` messages that rebuild the conversation in a new session;
         an interrupted agent line is replayed as far as the caller heard it (or not at all)."""
         events: list[ConversationItemCreateEventParam] = []
-        replayed = ((line.role, line.replayed_text()) for line in self._lines.values())
-        for role, text in ((role, text) for role, text in replayed if text):
-            if role == "caller":
+        for line in self._lines.values():
+            text = line.replayed_text()
+            if not text:
+                continue
+            if line.role == "caller":
                 events.append(
                     {
                         "type": "conversation.item.create",

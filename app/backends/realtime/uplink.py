@@ -33,8 +33,7 @@ class AppendBatcher:
         """Whether feeding `frame` would complete an append (`feed` would return one)."""
         if self._speaker_known and frame.participant_id != self._speaker:
             return False
-        size = len(frame.pcm) if frame.pcm or not frame.silent else self.frame_bytes
-        return len(self._buffer) + size >= self.append_bytes
+        return len(self._buffer) + len(self._pcm(frame)) >= self.append_bytes
 
     def feed(self, frame: AudioIn) -> list[bytes]:
         """Add one frame; returns the appends it completes (usually none or one)."""
@@ -44,11 +43,8 @@ class AppendBatcher:
             # Unmixed audio: the model hears one voice, the first participant that spoke.
             self.ignored_frames += 1
             return []
-        pcm = frame.pcm
-        if not pcm and frame.silent:
-            pcm = bytes(self.frame_bytes)
         buffer = self._buffer
-        buffer += pcm
+        buffer += self._pcm(frame)
         size = self.append_bytes
         if len(buffer) < size:
             return []
@@ -57,6 +53,10 @@ class AppendBatcher:
         ]
         del buffer[: len(chunks) * size]
         return chunks
+
+    def _pcm(self, frame: AudioIn) -> bytes:
+        # A silent frame may come without data: it still stands for a frame of time.
+        return bytes(self.frame_bytes) if not frame.pcm and frame.silent else frame.pcm
 
 
 def append_message(pcm: bytes) -> str:
