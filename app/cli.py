@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 import uvicorn
@@ -10,12 +11,9 @@ import uvloop
 from fastapi import FastAPI
 
 from app.demo import DemoFailed, run_demo
-from app.embedded_acs import embedded_acs
-from app.main import create_app
-from app.observability.logging import configure_logging
-from app.observability.telemetry import configure_telemetry
+from app.main import production_app
 from app.server import uvicorn_config
-from app.settings import Settings
+from app.settings import ConfigurationError, Settings, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,38 +42,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(host: str | None, port: int | None) -> int:
-    settings = Settings()
-    configure_logging(settings)
-    host = host or settings.host
-    port = port if port is not None else settings.port
-    if settings.acs_configured:
-        app = create_app(settings)
-        configure_telemetry(settings, app)
-        uvicorn.Server(_config(app, settings, host, port)).run()
-    else:
-        uvloop.run(_serve_with_emulator(settings, host, port))
+    try:
+        settings = load_settings()
+        # The embedded emulator (no ACS settings) must know the port it reaches the service at.
+        overrides = {"host": host or settings.host, "port": settings.port if port is None else port}
+        settings = settings.model_copy(update=overrides)
+        app = production_app(settings)
+    except ConfigurationError as exc:
+        print(f"acs-bridge: cannot start: {exc}", file=sys.stderr)
+        return 2
+    # uvicorn re-raises the stop signal once it has shut down; a SIGTERM stop (docker stop, a
+    # deploy) is a clean exit, so the handler it restores ignores that.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    uvicorn.Server(_config(app, settings, settings.host, settings.port)).run()
     return 0
 
 
-async def _serve_with_emulator(settings: Settings, host: str, port: int) -> None:
-    """No ACS configured: the embedded emulator is this service's ACS (test calls only)."""
-    local = f"http://127.0.0.1:{port}"
-    async with embedded_acs(settings, public_base_url=local) as acs:
-        print(
-            f"No ACS configured: using the embedded ACS emulator at {acs.emulator.endpoint}.\n"
-            f"Open {local}/ and place a test call, or POST {local}/api/emulator/calls.",
-            file=sys.stderr,
-        )
-        app = create_app(acs.settings, emulator=acs.emulator)
-        configure_telemetry(acs.settings, app)
-        await uvicorn.Server(_config(app, acs.settings, host, port)).serve()
-
-
 def _demo(backend: str | None, seconds: float | None) -> int:
-    overrides = {"media_backend": backend} if backend else {}
-    settings = Settings.model_validate({**Settings().model_dump(), **overrides})
-    if settings.media_backend not in ("echo", "recorder"):
-        settings = Settings.model_validate({**settings.model_dump(), "media_backend": "echo"})
+    try:
+        settings = load_settings()
+        chosen = backend or settings.media_backend
+        # The demo plays a recording through a backend that needs no outside service.
+        chosen = chosen if chosen in ("echo", "recorder") else "echo"
+        settings = Settings.model_validate({**settings.model_dump(), "media_backend": chosen})
+    except ConfigurationError as exc:
+        print(f"acs-bridge: cannot start: {exc}", file=sys.stderr)
+        return 2
     try:
         uvloop.run(run_demo(settings, seconds=seconds))
     except DemoFailed as exc:

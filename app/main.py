@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -9,20 +11,27 @@ from fastapi import FastAPI
 
 from app.api import callbacks, calls, console, errors, eventgrid, health, media, metrics
 from app.api import emulator as emulator_routes
+from app.embedded_acs import embedded_acs
 from app.emulator import AcsEmulator
 from app.media.asgi_channels import RawChannelsMiddleware
 from app.observability.http_metrics import HttpMetricsMiddleware
+from app.observability.logging import configure_logging
+from app.observability.telemetry import configure_telemetry
 from app.security import dependencies as security_errors
 from app.security.body_limit import BodyLimitMiddleware
 from app.security.startup import check_secure_configuration
 from app.services import build_services
-from app.settings import Settings
+from app.settings import ConfigurationError, Settings, load_settings
+from app.shutdown import ShutdownSignal
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None = None) -> FastAPI:
     """Build the ASGI app; settings default to the environment and `.env`.
 
-    `emulator` is the embedded ACS emulator when it is the service's ACS (first runs, the demo).
+    `emulator` is an ACS emulator the caller started as the service's ACS (the demo). With no
+    ACS settings and no `emulator`, the lifespan starts one on 127.0.0.1 (first runs).
     """
     settings = settings if settings is not None else Settings()
     # Refuse to build an internet-facing app whose ACS traffic nobody verifies.
@@ -31,7 +40,23 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.services = await build_services(settings, stack)
+            live_settings = settings
+            if emulator is None and not settings.acs_configured:
+                acs = await stack.enter_async_context(
+                    embedded_acs(settings, public_base_url=f"http://127.0.0.1:{settings.port}")
+                )
+                live_settings = acs.settings
+                app.state.emulator = acs.emulator
+                log.warning(
+                    "No ACS configured: using the embedded ACS emulator at %s (test calls only; "
+                    "place one from the console at / or POST /api/emulator/calls)",
+                    acs.emulator.endpoint,
+                )
+            stopping = await stack.enter_async_context(ShutdownSignal())
+            services = await build_services(live_settings, stack)
+            # Console streams never end by themselves; the server waits for them on shutdown.
+            stopping.on_signal(services.events.close)
+            app.state.services = services
             yield
 
     app = FastAPI(
@@ -64,8 +89,27 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
     return app
 
 
+def production_app(settings: Settings | None = None) -> FastAPI:
+    """The app as a server runs it: settings from the environment, logging, telemetry.
+
+    `acs-bridge serve` and `uvicorn app.main:app` both start from here. Settings that cannot
+    work raise ConfigurationError (one line).
+    """
+    settings = settings if settings is not None else load_settings()
+    configure_logging(settings)
+    app = create_app(settings)
+    configure_telemetry(settings, app)
+    return app
+
+
 def __getattr__(name: str) -> FastAPI:
-    # `app.main:app` for uvicorn, built on first access rather than at import time.
+    # `app.main:app` for uvicorn, gunicorn and App Service, built on first access rather than
+    # at import time.
     if name == "app":
-        return create_app()
+        try:
+            return production_app()
+        except ConfigurationError as exc:
+            # One line and a non-zero exit, not a traceback from inside the server's loader.
+            print(f"acs-bridge: cannot start: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     raise AttributeError(name)

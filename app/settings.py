@@ -16,6 +16,7 @@ from pydantic import (
     AnyHttpUrl,
     Field,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -28,6 +29,28 @@ TurnDetection = Literal["server_vad", "semantic_vad", "none"]
 
 DEFAULT_ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
 DEFAULT_ACS_JWT_ISSUER = "https://acscallautomation.communication.azure.com"
+
+
+class ConfigurationError(Exception):
+    """Settings that cannot work; the message is one line naming the settings to fix."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and `.env`; raises ConfigurationError in one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(describe_invalid_settings(exc)) from None
+
+
+def describe_invalid_settings(exc: ValidationError) -> str:
+    """A ValidationError of Settings as one line: `NAME: problem; NAME: problem`."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        names = [str(part) for part in error["loc"] if isinstance(part, str)]
+        problems.append(f"{names[0].upper()}: {message}" if names else message)
+    return "; ".join(problems)
 
 
 class ConnectionString:
@@ -166,6 +189,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        if self.acs_configured and self.public_base_url is None:
+            # ACS needs an absolute callback URL and media transport URL to answer any call.
+            raise ValueError(
+                "ACS is configured but PUBLIC_BASE_URL is not set: set it to the https origin "
+                "ACS reaches this service at (dev tunnel or App Service URL)"
+            )
         if self.media_backend == "websocket" and not self.backend_ws_url:
             raise ValueError("MEDIA_BACKEND=websocket needs BACKEND_WS_URL")
         if self.media_backend == "openai" and self.openai_api_key is None:

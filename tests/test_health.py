@@ -10,17 +10,18 @@ from app.settings import Settings
 from tests.conftest import LiveApp
 
 
-async def test_healthz_and_readyz_answer_on_a_real_socket() -> None:
+async def test_without_acs_settings_the_app_runs_on_the_embedded_emulator() -> None:
     app = create_app(Settings(_env_file=None))
     async with (
         serve_in_background(app) as server,
         httpx.AsyncClient(base_url=server.base_url) as client,
     ):
         assert (await client.get("/healthz")).json() == {"status": "ok"}
-        # No ACS configured: alive, but not ready to take calls.
+        # The lifespan started an ACS emulator as this app's ACS: ready for test calls.
         ready = await client.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["checks"] == {"store": True, "acs_configured": False}
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"store": True, "acs_configured": True}
+        assert (await client.get("/api/console/config")).json()["emulator"] is True
 
 
 async def test_readyz_is_ready_with_acs_configured(live_app: LiveApp) -> None:

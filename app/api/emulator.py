@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from app.api.deps import ServicesDep
 from app.api.errors import ApiError
 from app.emulator import AcsEmulator
 from app.security.dependencies import ControlKeyDep
@@ -30,11 +33,14 @@ class TestCallPlaced(BaseModel):
     summary="Place a simulated incoming call (embedded emulator only)",
     responses={404: {"description": "The emulator is not this service's ACS"}},
 )
-async def place_test_call(request: Request, body: TestCallRequest | None = None) -> TestCallPlaced:
+async def place_test_call(
+    request: Request, services: ServicesDep, body: TestCallRequest | None = None
+) -> TestCallPlaced:
     emulator: AcsEmulator | None = getattr(request.app.state, "emulator", None)
     if emulator is None:
         raise ApiError(404, "emulator_off", "test calls need the embedded ACS emulator")
-    settings = request.app.state.settings
+    settings = services.settings  # pointed at the emulator, public URL included
+    _check_reachable(request, settings.public_url("/"))
     body = body or TestCallRequest()
     url = settings.public_url("/api/incomingCall")
     if settings.eventgrid_secret is not None:
@@ -50,4 +56,23 @@ async def place_test_call(request: Request, body: TestCallRequest | None = None)
         event_id=delivery.event_id,
         call_connection_id=call.call_connection_id if call else None,
         webhook_status=status,
+    )
+
+
+def _check_reachable(request: Request, public_url: str) -> None:
+    """Refuse a test call the emulator could not deliver: the service listens elsewhere.
+
+    The embedded emulator reaches the service at PUBLIC_BASE_URL, by default
+    http://127.0.0.1:<PORT>; `uvicorn app.main:app --port N` without PORT=N would miss it.
+    """
+    target = urlsplit(public_url)
+    server = request.scope.get("server")
+    if target.hostname != "127.0.0.1" or not server or server[1] == target.port:
+        return
+    raise ApiError(
+        409,
+        "emulator_unreachable",
+        f"the embedded ACS emulator reaches this service at {target.scheme}://"
+        f"{target.netloc} but it listens on port {server[1]}: set PORT={server[1]} "
+        "(or PUBLIC_BASE_URL)",
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.settings import Settings
+from app.settings import ConfigurationError, Settings
 
 
-class InsecureConfiguration(RuntimeError):
+class InsecureConfiguration(ConfigurationError):
     """The service would be reachable from the internet without authentication."""
 
 

@@ -110,7 +110,7 @@ async def test_transient_acs_errors_are_retried_by_the_sdk(
     assert response.status_code == 202
 
 
-async def test_control_api_answers_503_without_acs() -> None:
+async def test_without_acs_settings_calls_are_placed_through_the_embedded_emulator() -> None:
     sock = bind_socket()
     app = create_app(app_settings(sock.getsockname()[1], None))
     async with (
@@ -118,8 +118,8 @@ async def test_control_api_answers_503_without_acs() -> None:
         httpx.AsyncClient(base_url=server.base_url, headers={"X-API-Key": CONTROL_API_KEY}) as c,
     ):
         response = await c.post("/api/calls", json={"target": "+14255550123"})
-        assert response.status_code == 503
-        assert response.json()["error"]["code"] == "acs_not_configured"
+        assert response.status_code == 201, response.text
+        assert app.state.emulator.calls[response.json()["call_connection_id"]]
 
 
 @pytest.mark.parametrize(

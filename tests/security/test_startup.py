@@ -9,7 +9,10 @@ import pytest
 from app.security.startup import InsecureConfiguration, check_secure_configuration
 from app.settings import Settings
 
-ACS = {"acs_connection_string": "endpoint=https://x.communication.azure.com/;accesskey=a2V5"}
+ACS = {
+    "acs_connection_string": "endpoint=https://x.communication.azure.com/;accesskey=a2V5",
+    "public_base_url": "https://bridge.example.com",
+}
 SECURE = {
     "acs_resource_id": "3c0a5b6e-2f4d-4e1a-9b7c-0d8e6f1a2b3c",
     "eventgrid_secret": "eventgrid-secret",
@@ -32,7 +35,12 @@ def test_acs_with_every_check_starts() -> None:
 
 def test_acs_endpoint_alone_counts_as_configured() -> None:
     with pytest.raises(InsecureConfiguration):
-        check_secure_configuration(_settings(acs_endpoint="https://x.communication.azure.com"))
+        check_secure_configuration(
+            _settings(
+                acs_endpoint="https://x.communication.azure.com",
+                public_base_url="https://bridge.example.com",
+            )
+        )
 
 
 def test_entra_can_replace_the_eventgrid_secret() -> None:
