@@ -92,6 +92,7 @@ async def run_demo(
                 await asyncio.sleep(0.2)
             await _drain(stream, settings.media_backend)
             status.line(_progress(stream, total))
+            _expect_open(stream)
             _expect(await api.post(f"/api/calls/{call_id}/media/stop"), 202)
             await _wait(api, call_id, status, "stopping media", media_state="stopped")
             _expect(await api.delete(f"/api/calls/{call_id}"), 202)
@@ -100,6 +101,7 @@ async def run_demo(
             )
             record = await _wait_media_closed(api, call_id)
             status.done()
+            _expect_backend_ok(record)
         result = DemoResult(
             call_connection_id=call_id,
             events=[(e["time"], e["type"]) for e in record["recent_events"]],
@@ -112,8 +114,27 @@ async def run_demo(
             if settings.media_backend == "recorder"
             else [],
         )
+    if settings.media_backend == "recorder" and not any(
+        p.suffix == ".wav" for p in result.recordings
+    ):
+        raise DemoFailed(f"no recording was written under {settings.recordings_dir}")
     _print_summary(result, settings, out)
     return result
+
+
+def _expect_open(stream: MediaStream) -> None:
+    # All audio may be sent before the close reaches the client: look again after streaming.
+    if stream.closed and stream.close_code != 1000:
+        raise DemoFailed(
+            f"the service closed the media socket ({stream.close_code}): "
+            f"{stream.close_reason or 'no reason given'}"
+        )
+
+
+def _expect_backend_ok(record: dict[str, Any]) -> None:
+    reason = record.get("media", {}).get("close_reason") or ""
+    if reason.startswith("backend failed"):
+        raise DemoFailed(f"the media backend failed: {reason}")
 
 
 def _auth(settings: Settings) -> dict[str, str]:

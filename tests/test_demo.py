@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.server import bind_socket
 
@@ -62,14 +63,17 @@ async def test_demo_with_the_recorder_says_where_the_recording_went(tmp_path: Pa
     assert f"recording          : {wavs[0]}" in out
 
 
-async def test_demo_fails_with_a_clear_message(tmp_path: Path) -> None:
-    # An unusable recordings directory (a file): the recorder cannot write, the demo must say so.
+@pytest.mark.parametrize("seconds", ["0.1", "1"])
+async def test_demo_fails_with_a_clear_message(tmp_path: Path, seconds: str) -> None:
+    # An unusable recordings directory (a file): the recorder cannot write, the demo must say so,
+    # also when every frame was sent before the failure closed the media socket (0.1 s).
     (tmp_path / "rec").write_text("not a directory")
-    code, _, err = await _run(
-        "demo", "--backend", "recorder", "--seconds", "1", env=_env(tmp_path), cwd=tmp_path
+    code, out, err = await _run(
+        "demo", "--backend", "recorder", "--seconds", seconds, env=_env(tmp_path), cwd=tmp_path
     )
     assert code != 0
     assert "demo failed" in err
+    assert "Demo call complete" not in out
 
 
 async def test_serve_without_acs_uses_the_embedded_emulator(tmp_path: Path) -> None:
