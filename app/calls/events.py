@@ -83,6 +83,9 @@ def load_json_array(body: bytes) -> list[dict[str, Any]]:
         decoded = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise EventParseError("body is not valid JSON") from exc
+    except RecursionError as exc:
+        # A few KB of `[[[[` exhaust the decoder's recursion limit: hostile, not a server fault.
+        raise EventParseError("body is nested too deeply") from exc
     if isinstance(decoded, dict):
         # A single event outside an array is a common client mistake; accept it as a batch of 1.
         decoded = [decoded]

@@ -217,7 +217,7 @@ class MediaStream:
         now = time.monotonic()
         try:
             decoded = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a service sending `[[[[...`
             return
         kind = decoded.get("Kind", decoded.get("kind"))
         if kind == "StopAudio":

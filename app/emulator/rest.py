@@ -193,5 +193,6 @@ def _json_or_none(raw: bytes | Any) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:  # includes UnicodeDecodeError
+    # ValueError covers UnicodeDecodeError; deeply nested JSON (`[[[[...`) raises RecursionError.
+    except (ValueError, RecursionError):
         return None

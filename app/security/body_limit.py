@@ -3,12 +3,16 @@
 An announced `Content-Length` over the cap is answered 413 before the app runs. Bodies without one
 (chunked) are counted as the app reads them: past the cap, or past the time allowed for the whole
 body, the app's read fails and the client gets 413 / 408 instead of whatever the app answers.
-Nothing is buffered here; WebSocket and lifespan scopes pass through untouched.
+A 413 goes out at once, then the rest of the body is read and discarded (up to `drain_bytes`,
+within the body timeout) before the connection closes: closing on unread bytes makes the kernel
+reset the connection, and a client still writing would never read the 413. Nothing is buffered
+here; WebSocket and lifespan scopes pass through untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -29,16 +33,43 @@ class BodyRejected(Exception):
     """Raised into the app's `receive()` once the body broke a limit."""
 
 
+# A refused body is read and dropped up to max(4 MiB, 4 x the cap): a client that writes that
+# much before reading still gets its 413, and a refused request costs bounded bandwidth (no
+# memory: each chunk is dropped as it comes). Past it the connection just closes.
+DRAIN_MIN_BYTES = 4 * 1024 * 1024
+DRAIN_LIMIT_FACTOR = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Drain:
+    """How much of a refused body to read and discard, and until when."""
+
+    max_bytes: int
+    deadline: float
+
+
 class BodyLimitMiddleware:
     """Limit every HTTP request body to `max_body_bytes`, received within `body_timeout_s`."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        body_timeout_s: float,
+        drain_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.too_large = BodyRejection(
             413, "payload_too_large", f"request body exceeds {max_body_bytes} bytes"
         )
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
+        self.drain_bytes = (
+            drain_bytes
+            if drain_bytes is not None
+            else max(DRAIN_MIN_BYTES, DRAIN_LIMIT_FACTOR * max_body_bytes)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +80,9 @@ class BodyLimitMiddleware:
             await _reject(scope, receive, send, _BAD_LENGTH)
             return
         if declared is not None and declared > self.max_body_bytes:
-            await _reject(scope, receive, send, self.too_large)
+            # A client that asked `Expect: 100-continue` sends no body after our 413.
+            drain = None if _expects_continue(scope) else self._drain(None)
+            await _reject(scope, receive, send, self.too_large, drain)
             return
         guard = _BodyGuard(self, receive, send)
         try:
@@ -59,7 +92,16 @@ class BodyLimitMiddleware:
             if guard.rejection is None:
                 raise
         if guard.rejection is not None and not guard.response_started:
-            await _reject(scope, receive, send, guard.rejection)
+            drain = None
+            if guard.rejection is self.too_large and not guard.body_done:
+                drain = self._drain(guard.deadline)
+            await _reject(scope, receive, send, guard.rejection, drain)
+
+    def _drain(self, deadline: float | None) -> _Drain:
+        """The drain bound: `drain_bytes`, by `deadline` (default: a body timeout from now)."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.body_timeout_s
+        return _Drain(self.drain_bytes, deadline)
 
 
 class _BodyGuard:
@@ -70,32 +112,32 @@ class _BodyGuard:
         self._receive = receive
         self._send = send
         self._received = 0
-        self._body_done = False
-        self._deadline: float | None = None
+        self.body_done = False
+        self.deadline: float | None = None
         self.rejection: BodyRejection | None = None
         self.response_started = False
 
     async def receive(self) -> Message:
         if self.rejection is not None:
             raise BodyRejected(self.rejection.message)
-        if self._body_done:
+        if self.body_done:
             # After the body only `http.disconnect` comes, possibly much later: no deadline.
             return await self._receive()
         loop = asyncio.get_running_loop()
-        if self._deadline is None:
-            self._deadline = loop.time() + self._limits.body_timeout_s
+        if self.deadline is None:
+            self.deadline = loop.time() + self._limits.body_timeout_s
         try:
-            async with asyncio.timeout_at(self._deadline):
+            async with asyncio.timeout_at(self.deadline):
                 message = await self._receive()
         except TimeoutError:
             self._fail(_SLOW_BODY)
         if message["type"] == "http.request":
             self._received += len(message.get("body", b""))
+            self.body_done = not message.get("more_body", False)
             if self._received > self._limits.max_body_bytes:
                 self._fail(self._limits.too_large)
-            self._body_done = not message.get("more_body", False)
         else:
-            self._body_done = True
+            self.body_done = True
         return message
 
     async def send(self, message: Message) -> None:
@@ -128,11 +170,50 @@ def _content_length(scope: Scope) -> int | None:
     return int(raw) if len(raw) <= 18 else 10**18
 
 
-async def _reject(scope: Scope, receive: Receive, send: Send, rejection: BodyRejection) -> None:
-    # `Connection: close` makes the server drop the rest of the body rather than read it.
+def _expects_continue(scope: Scope) -> bool:
+    return any(
+        name == b"expect" and value.strip().lower() == b"100-continue"
+        for name, value in scope["headers"]
+    )
+
+
+async def _reject(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    rejection: BodyRejection,
+    drain: _Drain | None = None,
+) -> None:
+    """Answer `rejection` and close; with `drain`, discard the rest of the body before closing."""
     response = JSONResponse(
         error_body(rejection.code, rejection.message),
         status_code=rejection.status,
         headers={"Connection": "close"},
     )
-    await response(scope, receive, send)
+    if drain is None:
+        await response(scope, receive, send)
+        return
+    # The whole answer goes out now (the client reads it by its Content-Length); only ending the
+    # response, which closes the connection, waits until the rest of the body is read.
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body, "more_body": True})
+    await _discard_body(receive, drain)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _discard_body(receive: Receive, drain: _Drain) -> None:
+    """Read and drop the request body's remaining chunks, within `drain`'s bytes and deadline."""
+    discarded = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout_at(drain.deadline):
+            while discarded <= drain.max_bytes:
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
+                discarded += len(message.get("body", b""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,7 @@ import pytest
 from fastapi import FastAPI, Request, WebSocket
 
 from app.api import errors
-from app.security.body_limit import BodyLimitMiddleware
+from app.security.body_limit import DRAIN_MIN_BYTES, BodyLimitMiddleware
 from app.server import RunningServer, serve_in_background
 
 LIMIT = 1024
@@ -90,10 +91,10 @@ async def test_a_chunked_body_within_the_limit_passes(server: RunningServer) -> 
     assert response.json() == {"length": 800}
 
 
-async def test_an_announced_content_length_over_the_limit_gets_413_unread(
+async def test_an_announced_content_length_over_the_limit_gets_413_without_the_body(
     server: RunningServer,
 ) -> None:
-    # Only the head is sent: the answer must come without the server waiting for the body.
+    # Only the head is sent: the server answers, waits for the body up to its timeout, closes.
     status, headers, body = await _raw_exchange(
         server, _request_head(f"Content-Length: {LIMIT + 1}\r\n")
     )
@@ -109,6 +110,61 @@ async def test_a_chunked_body_over_the_limit_gets_413(server: RunningServer) -> 
     assert json.loads(body) == {
         "error": {"code": "payload_too_large", "message": f"request body exceeds {LIMIT} bytes"}
     }
+
+
+# Far more than uvicorn reads ahead (64 KiB) and than the socket buffers hold: without the drain,
+# the server closes on unread bytes and the client's read fails with a reset.
+ONE_WRITE_BODY = 1024 * 1024
+
+
+async def test_an_oversize_body_written_at_once_still_reads_its_413(server: RunningServer) -> None:
+    request = _request_head(f"Content-Length: {ONE_WRITE_BODY}\r\n") + b"b" * ONE_WRITE_BODY
+    status, headers, body = await _raw_exchange(server, request)
+    assert status == 413
+    assert headers["connection"] == "close"
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+
+
+async def test_an_oversize_chunked_body_written_at_once_still_reads_its_413(
+    server: RunningServer,
+) -> None:
+    chunks = [b"c" * 16384] * (ONE_WRITE_BODY // 16384)
+    request = _request_head("Transfer-Encoding: chunked\r\n") + _chunked(*chunks)
+    status, headers, body = await _raw_exchange(server, request)
+    assert status == 413
+    assert headers["connection"] == "close"
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+
+
+async def test_a_refused_body_is_drained_only_so_far(server: RunningServer) -> None:
+    # The 413 comes before any body byte; then the server reads at most DRAIN_MIN_BYTES of a
+    # huge body and closes, well before the body timeout would at loopback speed.
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(_request_head(f"Content-Length: {1 << 40}\r\n"))
+        async with asyncio.timeout(5):
+            head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413 ")
+        async with asyncio.timeout(BODY_TIMEOUT_S * 0.8):
+            sent = await _write_until_closed(writer, 1 << 30)
+        assert sent < DRAIN_MIN_BYTES + 32 * 1024 * 1024  # the drain plus socket buffers
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def _write_until_closed(writer: asyncio.StreamWriter, cap: int) -> int:
+    """Write zeros until the server closes the connection; how many bytes went out."""
+    sent, chunk = 0, bytes(65536)
+    try:
+        while sent < cap:
+            writer.write(chunk)
+            await writer.drain()
+            sent += len(chunk)
+    except ConnectionError:
+        return sent
+    raise AssertionError(f"the server read {sent} bytes without closing")
 
 
 async def test_the_limit_holds_when_the_app_parses_json(server: RunningServer) -> None:
