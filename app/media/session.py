@@ -194,13 +194,17 @@ class MediaSession:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                raise _Ended(SessionEnd("ACS closed the media socket", None))
+                raise _Ended(self._socket_closed(message.get("code")))
             self._last_inbound = self._clock()
             text = message.get("text")
             if text is None:
+                # The limit is ours to enforce: `uvicorn app.main:app` accepts up to 16 MiB.
+                if len(message.get("bytes") or b"") > limit:
+                    raise _Ended(SessionEnd("message too big", 1009))
                 self._malformed("binary frame")
                 continue
-            if len(text) > limit:
+            # The limit is in bytes: ASCII text (ACS's JSON; `isascii` is O(1)) is one byte a char.
+            if len(text) > limit or (not text.isascii() and len(text.encode()) > limit):
                 raise _Ended(SessionEnd("message too big", 1009))
             try:
                 parsed = parse_message(text)
@@ -233,6 +237,17 @@ class MediaSession:
                     stats.add_transcript(parsed.participant_id or "caller", parsed.text)
                 if self._backend is not None:
                     self._enqueue(parsed)
+
+    def _socket_closed(self, code: int | None) -> SessionEnd:
+        if code == 1007:
+            # uvicorn closes on a text frame that is not UTF-8 before the app sees it (its own
+            # traceback is filtered out in `app.observability.logging`): one line per socket.
+            log.warning(
+                "media socket closed with 1007: a text frame was not valid UTF-8",
+                extra=self._log_extra(),
+            )
+            return SessionEnd("invalid UTF-8 in a text frame", None)
+        return SessionEnd("ACS closed the media socket", None)
 
     def _enqueue(self, item: _QueueItem) -> None:
         if len(self._queue) >= self._queue_limit:

@@ -76,6 +76,30 @@ class CallContextFilter(logging.Filter):
         return True
 
 
+class UvicornInvalidUtf8Filter(logging.Filter):
+    """Drops uvicorn's ERROR traceback for a WebSocket text frame that is not UTF-8.
+
+    uvicorn decodes text frames itself and logs each bad one with a traceback before closing
+    the socket with 1007, so a peer could flood the log; the media session logs one warning
+    line with the call id instead, when the 1007 close reaches it.
+    """
+
+    MESSAGE = "Invalid UTF-8 sequence received from client."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.msg == self.MESSAGE
+            and record.exc_info is not None
+            and isinstance(record.exc_info[1], UnicodeDecodeError)
+        )
+
+
+_INVALID_UTF8_FILTER = UvicornInvalidUtf8Filter()
+# On the logger, not a handler, and at import: it must hold under any log config, also when
+# `configure_logging` never runs (`uvicorn app.main:app`); `addFilter` ignores a repeat.
+logging.getLogger("uvicorn.error").addFilter(_INVALID_UTF8_FILTER)
+
+
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
     """Send every log line (uvicorn's too) to one handler on `stream` (stderr); idempotent."""
     root = logging.getLogger()
