@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,13 +175,86 @@ def open_stream(signer: TokenSigner) -> StreamFactory:
     return open_
 
 
-TEST_REDIS_URL = "redis://127.0.0.1:6379/9"
+REDIS_SERVER_MISSING = (
+    "the Redis tests need redis-server (the suite starts its own) and it is not installed; "
+    "install it: sudo apt-get install redis-server (Debian/Ubuntu), or: brew install redis (macOS)"
+)
 
 
-@pytest.fixture
-def redis_url() -> str:
-    """The test Redis (`.ci/run` starts one on 127.0.0.1:6379); use it with `redis_prefix`."""
-    return TEST_REDIS_URL
+def redis_server_command(port: int, directory: Path) -> list[str]:
+    """`redis-server` on 127.0.0.1:`port`, its files in `directory`, never saving by itself."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail(REDIS_SERVER_MISSING, pytrace=False)
+    return [
+        executable,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _answers(url: str) -> bool:
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The test Redis: a private `redis-server` of this test run, on a free 127.0.0.1 port, in a
+    temporary directory, stopped at the end. Use it with `redis_prefix`."""
+    with tempfile.TemporaryDirectory(prefix="acs-bridge-redis-") as directory:
+        log_path = Path(directory) / "redis.log"
+        for _ in range(5):  # another process may take the free port before redis-server binds it
+            port = _free_port()
+            url = f"redis://127.0.0.1:{port}/0"
+            with log_path.open("ab") as log:
+                process = subprocess.Popen(  # noqa: S603 (a fixed command line)
+                    redis_server_command(port, Path(directory)), stdout=log, stderr=log
+                )
+            deadline = time.monotonic() + 10
+            while process.poll() is None and time.monotonic() < deadline:
+                if _answers(url):
+                    break
+                time.sleep(0.02)
+            else:
+                process.kill()
+                process.wait()
+                continue
+            try:
+                yield url
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            return
+        log_tail = log_path.read_text(errors="replace")[-2000:]
+        pytest.fail(f"the test redis-server did not start:\n{log_tail}", pytrace=False)
 
 
 @pytest.fixture
@@ -195,7 +273,7 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
         try:
             await client.ping()
         except RedisConnectionError as exc:
-            raise RuntimeError(f"the tests need Redis at {redis_url}: run redis-server") from exc
+            raise RuntimeError(f"the test Redis at {redis_url} stopped answering") from exc
         yield prefix
         keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
         if keys:

@@ -1,10 +1,14 @@
-"""The console in real headless Chromium (Debian's `chromium`, driven by Playwright).
+"""The console in real headless Chromium, driven by Playwright.
+
+The browser is `CHROMIUM_PATH` (a test-only setting): `./scripts/test` finds one (see
+scripts/lib.sh) and sets it; Playwright never downloads one here.
 
 Stand-in control routes record what the page sends; the real call flow is tested elsewhere.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -27,7 +31,6 @@ from app.security.dependencies import ControlKeyDep
 from app.server import serve_in_background
 from tests.observability.conftest import observed_app, services_of, settings_with
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -43,10 +46,25 @@ SCREENSHOT = Path(tempfile.gettempdir()) / "acs-bridge-console.png"
 HOSTILE_NAME = '<img src=x onerror="window.pwned=1"> Ada & Co'
 
 
+def chromium_path() -> str:
+    """`CHROMIUM_PATH`, which must name an executable: a missing browser fails, never skips."""
+    path = os.environ.get("CHROMIUM_PATH", "")
+    if not path:
+        pytest.fail(
+            "CHROMIUM_PATH is not set: run the tests with ./scripts/test, which finds a browser, "
+            "or set CHROMIUM_PATH to a Chromium or Chrome executable",
+            pytrace=False,
+        )
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        pytest.fail(f"CHROMIUM_PATH={path} is not an executable file", pytrace=False)
+    return path
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
+    executable = chromium_path()
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

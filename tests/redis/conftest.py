@@ -1,4 +1,5 @@
-"""Fixtures for the Redis store and bus: stores on the test Redis, throwaway Redis servers."""
+"""Fixtures for the Redis store and bus: stores on the test Redis (the suite's private one, see
+`redis_url` in tests/conftest.py), throwaway Redis servers a test may stop and restart."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from app.calls.backoff import Backoff
 from app.calls.redis_bus import RedisCallBus
 from app.calls.redis_client import REDIS_ERRORS, redis_client
 from app.calls.redis_store import RedisCallStore
+from tests.conftest import redis_server_command
 
 ENDED_TTL_S = 600
 LIVE_TTL_S = 3600
@@ -103,18 +105,7 @@ class RedisServer:
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.directory),
-            stdout=asyncio.subprocess.DEVNULL,
+            *redis_server_command(self.port, self.directory), stdout=asyncio.subprocess.DEVNULL
         )
         client = Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:
