@@ -1,5 +1,6 @@
-# syntax=docker/dockerfile:1.7
 # Two stages: build the locked virtualenv with uv, then copy it into a slim runtime image.
+# No `# syntax=` line: Docker's built-in BuildKit frontend handles RUN --mount, so the build
+# needs no frontend image from a registry.
 
 FROM python:3.12-slim AS build
 RUN pip install --no-cache-dir "uv==0.13.9"
@@ -12,22 +13,29 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-install-project --extra azure-monitor
 COPY pyproject.toml uv.lock README.md ./
 COPY app ./app
+# --reinstall-package: uv keys its cache of the project's own wheel on pyproject.toml alone, so
+# without it a changed app/ could ship as the previously built wheel.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --extra azure-monitor
+    uv sync --locked --no-dev --no-editable --reinstall-package acs-bridge --extra azure-monitor \
+ && rm -f /srv/.venv/.lock
 
 FROM python:3.12-slim AS runtime
 RUN groupadd --system --gid 10001 bridge \
- && useradd --system --uid 10001 --gid bridge --home-dir /srv --shell /usr/sbin/nologin bridge
+ && useradd --system --uid 10001 --gid bridge --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin bridge
 WORKDIR /srv
-COPY --from=build --chown=bridge:bridge /srv/.venv /srv/.venv
-RUN mkdir -p /srv/recordings && chown bridge:bridge /srv/recordings
+# The installed code belongs to root and is read-only for the runtime user ...
+COPY --from=build /srv/.venv /srv/.venv
+# ... and the recordings volume is the only place it writes.
+RUN mkdir -p /srv/recordings && chown bridge:bridge /srv/recordings && chmod 0750 /srv/recordings
+VOLUME ["/srv/recordings"]
 ENV PATH="/srv/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PORT=8000 \
     RECORDINGS_DIR=/srv/recordings
-USER bridge
+USER bridge:bridge
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/healthz', timeout=2)"]
 CMD ["acs-bridge", "serve"]
