@@ -5,18 +5,18 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from app.backends.registry import BackendFactory, open_backend_factory
+from app.backends.catalog import BackendFactory, open_backend_factory
 from app.calls.acs_client import open_acs_client
 from app.calls.call_bus import CallBus
 from app.calls.control import CallControl
 from app.calls.intake import CallIntake
-from app.calls.state_writer import StateWriter
 from app.calls.store import CallStore
 from app.calls.store_factory import open_call_storage
-from app.media.registry import MediaSessions
-from app.observability.call_store import ObservedCallStore
-from app.observability.events import EventHub
+from app.calls.write_behind import StateWriter
+from app.media.live_sessions import MediaSessions
+from app.observability.console_feed import EventHub
 from app.observability.metrics import Metrics
+from app.observability.observed_store import ObservedCallStore
 from app.security.service import Security, build_security
 from app.settings import Settings
 

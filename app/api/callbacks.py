@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
-from app.calls.events import EventParseError, load_json_array, parse_callback_events
+from app.calls.deliveries import EventParseError, load_json_array, parse_callback_events
 from app.security.dependencies import AcsClaimsDep
 
 router = APIRouter(prefix="/api", tags=["callbacks"])

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
-from app.calls import state
+from app.calls import record_changes
 from app.calls.call_bus import CommandFailed, CommandTimeout, NoMediaOwner
 from app.calls.control import CallControlError, MediaOptions
 from app.calls.models import CallRecord, ConnectionState, MediaState
@@ -165,7 +165,7 @@ async def place_call(body: PlaceCallRequest, services: ServicesDep) -> CallRecor
         raise ApiError(exc.status, exc.code, str(exc)) from exc
     record = await services.store.update(
         placed.call_connection_id,
-        state.new_outbound_call(
+        record_changes.new_outbound_call(
             placed.call_connection_id, body.target, body.source_caller_id, placed.correlation_id
         ),
     )
@@ -226,7 +226,10 @@ async def hang_up(
         await services.control.hang_up(call_connection_id, for_everyone=for_everyone)
     except CallControlError as exc:
         raise ApiError(exc.status, exc.code, str(exc)) from exc
-    updated = await services.store.update(call_connection_id, state.hang_up_requested()) or record
+    updated = (
+        await services.store.update(call_connection_id, record_changes.hang_up_requested())
+        or record
+    )
     return ActionAccepted(call_connection_id=call_connection_id, action="hang_up", call=updated)
 
 
@@ -251,7 +254,7 @@ async def _media_action(
     services: ServicesDep, record: CallRecord, target: MediaState
 ) -> ActionAccepted:
     call_id = record.call_connection_id
-    await services.store.update(call_id, state.media_requested(target))
+    await services.store.update(call_id, record_changes.media_requested(target))
     try:
         if target is MediaState.STARTING:
             await services.control.start_media(call_id)
@@ -259,7 +262,7 @@ async def _media_action(
             await services.control.stop_media(call_id)
     except CallControlError as exc:
         await services.store.update(
-            call_id, state.media_request_failed(record.media_state, str(exc))
+            call_id, record_changes.media_request_failed(record.media_state, str(exc))
         )
         raise ApiError(exc.status, exc.code, str(exc)) from exc
     updated = await services.store.get(call_id) or record

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
 from app.calls.control import CallControlError
-from app.calls.events import EventParseError, load_json_array, parse_grid_events
+from app.calls.deliveries import EventParseError, load_json_array, parse_grid_events
 from app.security.dependencies import EventGridClaimsDep
 
 router = APIRouter(prefix="/api", tags=["event grid"])

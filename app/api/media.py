@@ -10,7 +10,7 @@ from fastapi import APIRouter, WebSocket
 
 from app.api.deps import get_ws_services
 from app.calls.call_bus import BusCommand, CommandFailed, CommandHandler
-from app.media.registry import TooManyCalls
+from app.media.live_sessions import TooManyCalls
 from app.media.session import CallIdentity, MediaSession
 from app.observability.logging import bind_call
 from app.observability.metrics import SessionMetrics

@@ -29,7 +29,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
-from app.calls.events import IncomingCall
+from app.calls.deliveries import IncomingCall
 from app.settings import AudioChannel, AudioFormatName, Settings
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.calls import state
+from app.calls import record_changes
 from app.calls.control import CallControl, CallControlError
-from app.calls.events import (
+from app.calls.deliveries import (
     INCOMING_CALL,
     SUBSCRIPTION_VALIDATION,
     CallbackEvent,
@@ -60,7 +60,7 @@ class CallIntake:
     async def apply_callbacks(self, events: list[CallbackEvent]) -> None:
         """Fold callback events into call state, in delivery order."""
         for event in events:
-            await self._store.update(event.call_connection_id, state.apply_callback(event))
+            await self._store.update(event.call_connection_id, record_changes.apply_callback(event))
 
     async def _answer_once(self, event: GridEvent) -> str | None:
         incoming = parse_incoming_call(event)
@@ -82,7 +82,8 @@ class CallIntake:
                 await self._store.release(key)
             raise
         await self._store.update(
-            placed.call_connection_id, state.new_inbound_call(placed.call_connection_id, incoming)
+            placed.call_connection_id,
+            record_changes.new_inbound_call(placed.call_connection_id, incoming),
         )
         log.info(
             "answered incoming call",

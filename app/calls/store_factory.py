@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from app.calls.call_bus import CallBus, MemoryCallBus
 from app.calls.memory_store import MemoryCallStore
-from app.calls.state_writer import StateWriter
 from app.calls.store import CallStore
+from app.calls.write_behind import StateWriter
 from app.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -4,10 +4,7 @@ CloudEvents callbacks, Event Grid IncomingCall delivery and fault injection."""
 from app.emulator.faults import Fault, Operation
 from app.emulator.hmac_auth import SignatureError, sign_request, verify_request
 from app.emulator.media_handler import MediaHandler, TokenSource
-from app.emulator.rest import API_VERSION
-from app.emulator.runner import run_emulator
-from app.emulator.server import AcsEmulator
-from app.emulator.state import (
+from app.emulator.records import (
     DeliveryResult,
     EmulatedCall,
     IncomingCallDelivery,
@@ -15,6 +12,9 @@ from app.emulator.state import (
     SentCallback,
     WebhookValidation,
 )
+from app.emulator.rest import API_VERSION
+from app.emulator.runner import run_emulator
+from app.emulator.server import AcsEmulator
 
 __all__ = [
     "API_VERSION",

@@ -11,7 +11,7 @@ import aiohttp
 
 from app.emulator.lanes import SerialLanes
 from app.emulator.media_handler import TokenSource
-from app.emulator.state import SentCallback
+from app.emulator.records import SentCallback
 
 CONTENT_TYPE = "application/json"
 DEFAULT_TIMEOUT_S = 10.0

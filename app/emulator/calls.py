@@ -19,13 +19,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from app.emulator import events
+from app.emulator import payloads
 from app.emulator.callbacks import CallbackSender
 from app.emulator.errors import EmulatorError, bad_request, call_not_found
 from app.emulator.faults import DEFAULT_MEDIA_FAILURE, FaultPlan
 from app.emulator.lanes import SerialLanes
 from app.emulator.media_handler import MediaHandler
-from app.emulator.state import EmulatedCall, MediaSubscriptionState, OfferedCall
+from app.emulator.records import EmulatedCall, MediaSubscriptionState, OfferedCall
 from app.emulator.validation import media_streaming_options, optional_str, required_str, targets
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,8 @@ class CallEngine:
     def offer(self, caller: str, callee: str, caller_display_name: str) -> OfferedCall:
         """Announce a new incoming call: it can be answered with the returned context."""
         offer = OfferedCall(
-            incoming_call_context=events.new_incoming_call_context(),
-            server_call_id=events.new_server_call_id(),
+            incoming_call_context=payloads.new_incoming_call_context(),
+            server_call_id=payloads.new_server_call_id(),
             correlation_id=str(uuid.uuid4()),
             caller=caller,
             callee=callee,
@@ -87,8 +87,8 @@ class CallEngine:
             correlation_id=offer.correlation_id,
             callback_uri=callback_uri,
             operation_context=optional_str(body, "operationContext"),
-            source=events.identifier(offer.caller),
-            targets=[events.identifier(offer.callee)],
+            source=payloads.identifier(offer.caller),
+            targets=[payloads.identifier(offer.callee)],
             caller=offer.caller,
             state="connected",
             media_options=media_options,
@@ -109,12 +109,12 @@ class CallEngine:
         media_options = media_streaming_options(body)
         caller_number = body.get("sourceCallerIdNumber")
         if isinstance(caller_number, dict) and isinstance(caller_number.get("value"), str):
-            source = events.identifier(caller_number["value"])
+            source = payloads.identifier(caller_number["value"])
         else:
-            source = events.identifier(self._app_identity)
+            source = payloads.identifier(self._app_identity)
         call = EmulatedCall(
             call_connection_id=str(uuid.uuid4()),
-            server_call_id=events.new_server_call_id(),
+            server_call_id=payloads.new_server_call_id(),
             correlation_id=str(uuid.uuid4()),
             callback_uri=callback_uri,
             operation_context=optional_str(body, "operationContext"),
@@ -210,9 +210,9 @@ class CallEngine:
         call.participants_sequence += 1
         participants = [p for p in [call.source, *call.targets] if p is not None]
         self._send(
-            call, events.participants_updated(call, participants, call.participants_sequence)
+            call, payloads.participants_updated(call, participants, call.participants_sequence)
         )
-        self._send(call, events.call_connected(call))
+        self._send(call, payloads.call_connected(call))
         if call.media_options is not None and call.media_options.get("startMediaStreaming"):
             await self._start_media(call, call.operation_context, None)
 
@@ -230,24 +230,24 @@ class CallEngine:
                 failure = DEFAULT_MEDIA_FAILURE
         if failure is not None:
             call.media_state = "inactive"
-            event = events.media_streaming_failed(call, failure, MEDIA_FAILED_MESSAGE, context)
+            event = payloads.media_streaming_failed(call, failure, MEDIA_FAILED_MESSAGE, context)
             self._send(call, event, url)
             return
         self._media_running.add(call.call_connection_id)
-        self._send(call, events.media_streaming_started(call, context), url)
+        self._send(call, payloads.media_streaming_started(call, context), url)
 
     async def _stop_media(self, call: EmulatedCall, context: str | None, url: str | None) -> None:
         if call.call_connection_id not in self._media_running:
             return  # the start failed: there is no stream to stop
         self._media_running.discard(call.call_connection_id)
         await self._stop_handler(call)
-        self._send(call, events.media_streaming_stopped(call, context), url)
+        self._send(call, payloads.media_streaming_stopped(call, context), url)
 
     async def _disconnected(self, call: EmulatedCall) -> None:
         if call.call_connection_id in self._media_running:
             call.media_state = "inactive"
             await self._stop_media(call, call.operation_context, None)
-        self._send(call, events.call_disconnected(call))
+        self._send(call, payloads.call_disconnected(call))
 
     async def _stop_handler(self, call: EmulatedCall) -> None:
         if self._media_handler is None:

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import aiohttp
 
-from app.emulator import events
-from app.emulator.state import DeliveryResult, WebhookValidation
+from app.emulator import payloads
+from app.emulator.records import DeliveryResult, WebhookValidation
 
 Schema = Literal["eventgrid", "cloudevents"]
 EVENTGRID_CONTENT_TYPE = "application/json"
@@ -52,7 +52,7 @@ class EventGridDelivery:
             return await self._validate_cloudevents(url)
         code = str(uuid.uuid4())
         validation_url = f"https://rp-eastus2.eventgrid.azure.net:553/eventsubscriptions/{SUBSCRIPTION_NAME}/validate?id={code}"
-        event = events.subscription_validation_event(code, validation_url, topic=self._topic)
+        event = payloads.subscription_validation_event(code, validation_url, topic=self._topic)
         headers = {
             "Content-Type": EVENTGRID_CONTENT_TYPE,
             "aeg-event-type": "SubscriptionValidation",

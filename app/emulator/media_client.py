@@ -22,7 +22,7 @@ import soxr
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.emulator.media_handler import TokenSource
-from app.emulator.state import EmulatedCall
+from app.emulator.records import EmulatedCall
 
 FRAME_MS = 20
 

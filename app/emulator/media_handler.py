@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from app.emulator.state import EmulatedCall
+from app.emulator.records import EmulatedCall
 
 
 class MediaHandler(Protocol):

@@ -16,13 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from app.emulator import events
+from app.emulator import payloads
 from app.emulator.calls import CallEngine
 from app.emulator.errors import EmulatorError, error_body
 from app.emulator.faults import OPERATIONS, FaultPlan
 from app.emulator.hmac_auth import SignatureError, verify_request
 from app.emulator.media_handler import TokenSource
-from app.emulator.state import RecordedRequest
+from app.emulator.records import RecordedRequest
 
 API_VERSION = "2026-03-12"
 SUPPORTED_API_VERSIONS = frozenset({API_VERSION})
@@ -145,15 +145,15 @@ class _Routes:
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         call = self._engine.answer(_json_body(request))
-        return web.json_response(events.call_properties(call), status=200)
+        return web.json_response(payloads.call_properties(call), status=200)
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         call = self._engine.create(_json_body(request))
-        return web.json_response(events.call_properties(call), status=201)
+        return web.json_response(payloads.call_properties(call), status=201)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         call = self._engine.get(request.match_info["call_id"])
-        return web.json_response(events.call_properties(call), status=200)
+        return web.json_response(payloads.call_properties(call), status=200)
 
     async def start_media(self, request: web.Request) -> web.StreamResponse:
         self._engine.start_media(request.match_info["call_id"], _json_body(request))

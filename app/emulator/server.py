@@ -16,20 +16,20 @@ from typing import Literal, Self
 import aiohttp
 from aiohttp import web
 
-from app.emulator import events
+from app.emulator import payloads
 from app.emulator.callbacks import CallbackSender
 from app.emulator.calls import CallEngine
 from app.emulator.eventgrid import EventGridDelivery
 from app.emulator.faults import DEFAULT_MEDIA_FAILURE, Fault, FaultPlan
 from app.emulator.media_handler import MediaHandler, TokenSource
-from app.emulator.rest import RestContext, build_app
-from app.emulator.state import (
+from app.emulator.records import (
     EmulatedCall,
     IncomingCallDelivery,
     RecordedRequest,
     SentCallback,
     WebhookValidation,
 )
+from app.emulator.rest import RestContext, build_app
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,9 @@ class AcsEmulator:
         """Offer a new call and deliver its IncomingCall event `deliveries` times."""
         engine, eventgrid = self._running()
         offer = engine.offer(caller, callee or DEFAULT_CALLEE, caller_display_name)
-        event = events.incoming_call_event(offer, topic=TOPIC, cloudevents=schema == "cloudevents")
+        event = payloads.incoming_call_event(
+            offer, topic=TOPIC, cloudevents=schema == "cloudevents"
+        )
         results = await eventgrid.deliver(
             webhook_url, event, schema=schema, deliveries=deliveries, headers=headers
         )
@@ -246,7 +248,7 @@ class AcsEmulator:
 
     def event_types_for(self, call_connection_id: str) -> list[str]:
         """The short type names (`CallConnected`, ...) of a call's callbacks, in order."""
-        prefix = events.EVENT_PREFIX
+        prefix = payloads.EVENT_PREFIX
         return [str(e["type"]).removeprefix(prefix) for e in self.events_for(call_connection_id)]
 
     def _running(self) -> tuple[CallEngine, EventGridDelivery]:

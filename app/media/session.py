@@ -36,9 +36,9 @@ from app.backends.base import (
     InboundEvent,
     StreamFormat,
 )
-from app.calls.state_writer import StateWriter
 from app.calls.store import CallStore, StoreUnavailable
-from app.media import call_state
+from app.calls.write_behind import StateWriter
+from app.media import session_record
 from app.media.asgi_channels import raw_channels
 from app.media.output import SessionOutput
 from app.media.pacing import OutboundPacer
@@ -53,7 +53,7 @@ from app.media.protocol import (
 from app.media.resample import Resampler, resampler
 from app.media.stats import MediaStats
 from app.media.waits import wait_for_event
-from app.observability.events import EventHub
+from app.observability.console_feed import EventHub
 from app.observability.levels import LevelMeter
 from app.observability.metrics import SessionMetrics
 from app.settings import Settings
@@ -155,7 +155,7 @@ class MediaSession:
         """Serve the socket until it ends; returns why."""
         self._writer.submit(
             self.call.call_connection_id,
-            call_state.media_connected(self, self._settings.instance_id),
+            session_record.media_connected(self, self._settings.instance_id),
         )
         self._metrics.started()
         end = SessionEnd("ended", 1000)
@@ -172,7 +172,7 @@ class MediaSession:
             await self._close_socket(end)
             self._sync_stats()
             self._writer.submit(
-                self.call.call_connection_id, call_state.media_disconnected(self, end.reason)
+                self.call.call_connection_id, session_record.media_disconnected(self, end.reason)
             )
             self._metrics.ended(self.stats)
         log.info(
@@ -455,7 +455,7 @@ class MediaSession:
                 next_state = now + STATE_FLUSH_INTERVAL_S
                 self._writer.submit(
                     self.call.call_connection_id,
-                    call_state.media_progress(self),
+                    session_record.media_progress(self),
                     supersedes="media_progress",
                 )
 

@@ -4,8 +4,8 @@ metrics.py       `Metrics` (one Prometheus registry per app) and `SessionMetrics
 http_metrics.py  ASGI middleware counting requests by route template and status
 logging.py       `configure_logging`, `bind_call`: JSON or text lines carrying the call's ids
 telemetry.py     `configure_telemetry`: Azure Monitor via OpenTelemetry, only when configured
-events.py        `EventHub`: in-process pub/sub of call updates and audio levels
+console_feed.py  `EventHub`: in-process pub/sub of call updates and audio levels
 sse.py           the console's Server-Sent Events stream
-call_store.py    `ObservedCallStore`: a CallStore that publishes changes and counts calls
+observed_store.py `ObservedCallStore`: a CallStore that publishes changes and counts calls
 levels.py        audio levels (RMS) for the console's meters
 """

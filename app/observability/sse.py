@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.calls.models import CallRecord
-from app.observability.events import EventHub, SubscriptionClosed, snapshot_message
+from app.observability.console_feed import EventHub, SubscriptionClosed, snapshot_message
 
 HEARTBEAT_S = 15.0
 RECONNECT_MS = 2000  # how soon EventSource retries after a dropped connection

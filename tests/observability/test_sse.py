@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 from app.calls.models import CallRecord
-from app.observability.events import EventHub
+from app.observability.console_feed import EventHub
 from app.observability.sse import console_stream
 
 

@@ -12,6 +12,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from app.backends.base import BackendError
+from app.backends.catalog import backend_factory, open_backend_factory
 from app.backends.realtime import (
     RealtimeBackend,
     RealtimeConfig,
@@ -26,7 +27,6 @@ from app.backends.realtime.connection import (
     azure_connector,
     azure_v1_base,
 )
-from app.backends.registry import backend_factory, open_backend_factory
 from app.settings import Settings
 from tests.realtime.conftest import FAST_RECONNECT, FakeOutput, call_context
 from tests.realtime.fake_server import FakeRealtime

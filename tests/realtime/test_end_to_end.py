@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.backends.catalog import BackendFactory, backend_factory
 from app.backends.realtime import create_azure_backend, create_openai_backend
-from app.backends.registry import BackendFactory, backend_factory
 from app.emulator import AcsEmulator
 from app.emulator.media_client import MediaStream, StreamScript, tone
 from tests.conftest import AppFactory, LiveApp, StreamFactory, media_client

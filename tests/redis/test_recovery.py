@@ -10,8 +10,8 @@ import pytest
 
 from app.calls.call_bus import BusCommand, CallBusError
 from app.calls.models import CallRecord
-from app.calls.state_writer import StateWriter
 from app.calls.store import Mutation, StoreUnavailable
+from app.calls.write_behind import StateWriter
 from tests.redis.conftest import FAST_BACKOFF, BusFactory, RedisServer, StoreFactory, eventually
 
 

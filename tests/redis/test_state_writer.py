@@ -6,8 +6,8 @@ import pytest
 
 from app.calls.memory_store import MemoryCallStore
 from app.calls.models import CallRecord
-from app.calls.state_writer import StateWriter
 from app.calls.store import Mutation
+from app.calls.write_behind import StateWriter
 from tests.redis.conftest import StoreFactory
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.calls.models import CallRecord
-from app.calls.state_writer import StateWriter
 from app.calls.store import StoreUnavailable
+from app.calls.write_behind import StateWriter
 from tests.redis.conftest import FAST_BACKOFF, BusFactory, StoreFactory, closed_port
 
 

@@ -13,14 +13,14 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.calls.events import (
+from app.calls.deliveries import (
     EventParseError,
     load_json_array,
     parse_callback_events,
     parse_grid_events,
     parse_incoming_call,
 )
-from app.calls.state import apply_callback
+from app.calls.record_changes import apply_callback
 from app.media.protocol import MalformedMessage, parse_message
 from tests.conftest import CONTROL_API_KEY, AppFactory, load_corpus
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from app.calls.events import CallbackEvent, IncomingCall
+from app.calls.deliveries import CallbackEvent, IncomingCall
 from app.calls.models import (
     CallRecord,
     ConnectionState,

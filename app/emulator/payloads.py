@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from app.emulator.state import EmulatedCall, OfferedCall
+from app.emulator.records import EmulatedCall, OfferedCall
 
 EVENT_VERSION = "2025-05-15"
 EVENT_PREFIX = "Microsoft.Communication."

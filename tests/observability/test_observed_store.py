@@ -5,9 +5,9 @@ import json
 from app.calls.memory_store import MemoryCallStore
 from app.calls.models import CallRecord, ConnectionState, MediaState, utcnow
 from app.calls.store import Mutation
-from app.observability.call_store import ObservedCallStore, call_outcome
-from app.observability.events import EventHub
+from app.observability.console_feed import EventHub
 from app.observability.metrics import Metrics
+from app.observability.observed_store import ObservedCallStore, call_outcome
 
 
 def observed() -> tuple[ObservedCallStore, EventHub, Metrics]:

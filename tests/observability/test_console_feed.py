@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from app.calls.models import CallRecord, ConnectionState
-from app.observability.events import (
+from app.observability.console_feed import (
     AudioLevel,
     CallRemoved,
     EventHub,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from app.calls.models import CallRecord, ConnectionState, MediaState
 from app.calls.store import CallStore, Mutation
-from app.observability.events import EventHub
+from app.observability.console_feed import EventHub
 from app.observability.metrics import Metrics
 
 
