@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
 from app.api.deps import get_ws_services
-from app.calls.call_bus import BusCommand, CommandFailed, CommandHandler
+from app.media.commands import media_commands
 from app.media.live_sessions import TooManyCalls
 from app.media.session import CallIdentity, MediaSession
 from app.observability.logging import bind_call
@@ -62,25 +60,6 @@ async def media_socket(websocket: WebSocket) -> None:
             services.bus.serve(call.call_connection_id, media_commands(session)),
         ):
             await session.run()
-
-
-def media_commands(session: MediaSession) -> CommandHandler:
-    """What other instances (or this one) may ask of a live media session."""
-
-    async def handle(command: BusCommand) -> Mapping[str, Any]:
-        if command.name == "stop_audio":
-            output = session.output
-            if output is None:
-                raise CommandFailed("media_not_ready", "no AudioMetadata received yet")
-            queued = output.queued_frames
-            output.stop_audio()
-            return {"stopped": True, "dropped_frames": queued}
-        if command.name == "end_media":
-            session.end(str(command.args.get("reason", "ended by the control API")), 1000)
-            return {"ending": True}
-        raise CommandFailed("unknown_command", f"unknown media command {command.name!r}")
-
-    return handle
 
 
 def call_identity(websocket: WebSocket) -> CallIdentity:

@@ -1,11 +1,11 @@
 """The backend seam: what a call's audio is relayed to, and how it talks back.
 
 One backend instance serves one call. The media session calls `open` once, then `receive` for
-each inbound event in order (never from the ACS reader itself, so a slow backend cannot stall
-the socket), then `close` exactly once, whatever happened. A backend that runs background work
-(a downstream socket reader, say) owns those tasks and cancels and awaits them in `close`.
-A backend that can often take audio without waiting may also implement `ImmediateReceiver`:
-the reader then offers it each frame directly while nothing is queued (a task switch less).
+each inbound event in order, then `close` exactly once, whatever happened. A backend that runs
+background work (a downstream socket reader, say) owns those tasks and cancels and awaits them
+in `close`. A slow backend cannot stall the socket: a call that has to wait is finished by the
+session's feeder task while later events queue (`app.media.feed`); one that does not wait
+completes on the spot, so a backend needs no second, non-waiting entry point.
 
 Audio crosses this seam as 16-bit little-endian mono PCM at `Backend.sample_rate` (or the
 call's rate when that is None); the session resamples, frames and paces it.
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol
 
-AudioChannel = Literal["mixed", "unmixed"]
+from app.settings import AudioChannel
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,8 @@ class CallContext:
 # Not frozen: 50 are built a second per call, and a frozen dataclass takes four times as long.
 @dataclass(slots=True)
 class AudioIn:
-    """One inbound frame of caller audio, at the backend's sample rate."""
+    """One inbound frame of caller audio (16-bit PCM): parsed at the call's sample rate, handed
+    to the backend at the backend's (`Backend.sample_rate`)."""
 
     pcm: bytes
     participant_id: str | None = None
@@ -99,11 +100,8 @@ class MediaOutput(Protocol):
     """The call's outbound side, as a backend sees it."""
 
     async def play(self, pcm: bytes, *, playback_id: str | None = None) -> None:
-        """Queue audio of any length for the caller; waits while the outbound buffer is full."""
-        ...
-
-    def play_nowait(self, pcm: bytes, *, playback_id: str | None = None) -> bool:
-        """Queue audio if the outbound buffer has room (True); else queue nothing (False)."""
+        """Queue audio of any length for the caller; waits only while the outbound buffer is
+        full (otherwise it completes without suspending)."""
         ...
 
     def stop_audio(self) -> None:
@@ -141,19 +139,6 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release everything the backend holds for the call; called exactly once."""
-        ...
-
-
-@runtime_checkable
-class ImmediateReceiver(Protocol):
-    """Optional: a backend that can often handle an event on the spot, without awaiting."""
-
-    def receive_nowait(self, event: InboundEvent) -> bool:
-        """Handle `event` now (True), or do nothing and return False to get it via `receive`.
-
-        Called from the ACS reader, only when no earlier event is still queued: it must never
-        block. It may raise what `receive` may raise.
-        """
         ...
 
 

@@ -40,14 +40,6 @@ class EchoBackend:
             return
         self._delay(event.pcm)
 
-    def receive_nowait(self, event: InboundEvent) -> bool:
-        if type(event) is not AudioIn or self._output is None:
-            return True
-        if self._task is None:
-            return self._output.play_nowait(event.pcm)
-        self._delay(event.pcm)
-        return True
-
     def _delay(self, pcm: bytes) -> None:
         self._delayed.append((time.monotonic() + self._delay_s, pcm))
         self._wakeup.set()

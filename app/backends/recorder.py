@@ -93,16 +93,6 @@ class RecorderBackend:
         else:
             self._note(event)
 
-    def receive_nowait(self, event: InboundEvent) -> bool:
-        if type(event) is AudioIn:
-            track = self._track(event)
-            if len(track.pending) + len(event.pcm) >= self._flush_threshold:
-                return False  # a disk write is due: `receive` does it off the event loop
-            track.pending += event.pcm
-            return True
-        self._note(event)
-        return True
-
     def _track(self, frame: AudioIn) -> _Track:
         key = frame.participant_id if self._unmixed() else None
         track = self._tracks.get(key)

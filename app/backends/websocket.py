@@ -69,20 +69,10 @@ class WebSocketBackend:
         self._output = output
         self._task = asyncio.create_task(self._run())
 
-    def receive_nowait(self, event: InboundEvent) -> bool:
-        if self._socket is not None:
-            return False  # sending waits for the downstream socket: `receive` does it
-        if type(event) is AudioIn:
-            if len(self._pending) == PENDING_AUDIO_FRAMES:
-                self._pending.popleft()
-                self.discarded_frames += 1
-            self._pending.append(event.pcm)
-        return True
-
     async def receive(self, event: InboundEvent) -> None:
         socket = self._socket
         if socket is None:
-            self.receive_nowait(event)
+            self._keep(event)
             return
         try:
             if type(event) is AudioIn:
@@ -107,6 +97,14 @@ class WebSocketBackend:
         except ConnectionClosed:
             # The reader notices too and reconnects; this frame is lost with the connection.
             self.discarded_frames += 1
+
+    def _keep(self, event: InboundEvent) -> None:
+        # Downstream is away: keep the last second of audio to replay when it is back.
+        if type(event) is AudioIn:
+            if len(self._pending) == PENDING_AUDIO_FRAMES:
+                self._pending.popleft()
+                self.discarded_frames += 1
+            self._pending.append(event.pcm)
 
     async def close(self) -> None:
         socket = self._socket

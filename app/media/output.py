@@ -34,20 +34,6 @@ class SessionOutput:
             pcm = self._converter.process(pcm)
         await self._pacer.play(pcm, playback_id)
 
-    def play_nowait(self, pcm: bytes, *, playback_id: str | None = None) -> bool:
-        if not self._enabled:
-            return True
-        converter = self._converter
-        if converter is None:
-            return self._pacer.play_nowait(pcm, playback_id)
-        # Resampled only once it is sure to fit (the resampler must see each chunk once); a
-        # frame of slack covers what the filter releases beyond the rate ratio.
-        estimate = len(pcm) * converter.out_rate // converter.in_rate + self._pacer.frame_bytes
-        if not self._pacer.has_room(estimate, playback_id):
-            return False
-        self._pacer.queue_now(converter.process(pcm), playback_id)
-        return True
-
     def stop_audio(self) -> None:
         if self._enabled:
             self._pacer.stop_audio()

@@ -5,9 +5,10 @@ accumulate drift, and sent `lead` ahead of it, so ACS always has a little audio 
 `StopAudio` still cuts playback almost at once. `stop_audio` drops every queued frame and the
 StopAudio goes out before anything else.
 
-While `run` serves a socket, a frame that is already due goes out from the code that queued it
-(`eager.step`), and the pacer's task only wakes for audio ahead of schedule, a partial frame or
-a send that had to wait: one task switch less per frame on a live call.
+The pacer hands out PCM frames and the `STOP` marker; `OutboundSocket` (`app.media.socket`)
+turns them into ACS JSON. While `run` serves a socket, a frame that is already due goes out from
+the code that queued it (`eager.step`), and the pacer's task only wakes for audio ahead of
+schedule, a partial frame or a send that had to wait: one task switch less per frame.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.media import eager
-from app.media.protocol import STOP_AUDIO, audio_message
+from app.media.protocol import STOP, OutboundItem
 from app.media.waits import wait_for_event
 
-Send = Callable[[str], Awaitable[None]]
+Send = Callable[[OutboundItem], Awaitable[None]]
 
 MAX_TRACKED_PLAYBACKS = 64
 
@@ -84,33 +85,28 @@ class OutboundPacer:
         return len(self._frames)
 
     async def play(self, pcm: bytes, playback_id: str | None = None) -> None:
-        """Queue audio; waits while the buffer is full."""
-        while not self.has_room(len(pcm), playback_id):
-            # Queue what fits, then wait for the pacer to make room for the rest.
-            room = self._room_bytes(self._playback(playback_id))
-            if room:
-                self.queue_now(pcm[:room], playback_id)
-                pcm = pcm[room:]
-            self._space.clear()
-            await self._space.wait()
-        self.queue_now(pcm, playback_id)
-
-    def play_nowait(self, pcm: bytes, playback_id: str | None = None) -> bool:
-        """Queue audio if it fits the buffer (True); else queue nothing and return False."""
-        if not self._partial and len(pcm) == self.frame_bytes:
-            # The usual case, one whole frame: no re-chunking.
-            if len(self._frames) >= self._max_frames:
-                return False
+        """Queue audio of any length; waits only while the buffer is full."""
+        if (
+            not self._partial
+            and len(pcm) == self.frame_bytes
+            and len(self._frames) < self._max_frames
+        ):
+            # The usual case, one whole frame that fits: no re-chunking.
             playback = self._anonymous if playback_id is None else self._playback(playback_id)
             self._frames.append((pcm, playback))
             self._pump()
-            return True
-        if not self.has_room(len(pcm), playback_id):
-            return False
-        self.queue_now(pcm, playback_id)
-        return True
+            return
+        while not self._has_room(len(pcm), playback_id):
+            # Queue what fits, then wait for the pacer to make room for the rest.
+            room = self._room_bytes(self._playback(playback_id))
+            if room:
+                self._queue(pcm[:room], playback_id)
+                pcm = pcm[room:]
+            self._space.clear()
+            await self._space.wait()
+        self._queue(pcm, playback_id)
 
-    def has_room(self, nbytes: int, playback_id: str | None = None) -> bool:
+    def _has_room(self, nbytes: int, playback_id: str | None = None) -> bool:
         """Whether `nbytes` more audio of `playback_id` fits the buffer now."""
         same = self._partial_playback is self._playback(playback_id)
         pending = len(self._partial) if same else 0
@@ -127,8 +123,7 @@ class OutboundPacer:
             free -= 1  # the other playback's remainder is padded into a frame first
         return max(0, free * self.frame_bytes)
 
-    def queue_now(self, pcm: bytes, playback_id: str | None = None) -> None:
-        """Queue audio without waiting, even past the buffer's size: check `has_room` first."""
+    def _queue(self, pcm: bytes, playback_id: str | None = None) -> None:
         playback = self._playback(playback_id)
         if self._partial and self._partial_playback is not playback:
             self.flush()
@@ -160,7 +155,7 @@ class OutboundPacer:
         if self._send is not None and not self._busy():
             # Nothing is being sent: StopAudio goes out now, from here.
             self.stops_sent += 1
-            self._send_direct(self._send, STOP_AUDIO)
+            self._send_direct(self._send, STOP)
             return
         self._stop_pending = True
         self._wakeup.set()
@@ -188,27 +183,27 @@ class OutboundPacer:
                 if self._stop_pending:
                     self._stop_pending = False
                     self.stops_sent += 1
-                    await self._send_from_task(send, STOP_AUDIO)
+                    await self._send_from_task(send, STOP)
                     continue
                 if not self._frames:
                     await self._idle()
                     continue
                 now = self._clock()
-                text = self._take_due(now)
-                if text is None:
+                frame = self._take_due(now)
+                if frame is None:
                     assert self._next_play_at is not None
                     # Re-check when woken: a StopAudio may have arrived meanwhile.
                     await self._wait(self._next_play_at - self._lead_s - now)
                     continue
-                await self._send_from_task(send, text)
+                await self._send_from_task(send, frame)
         finally:
             self._send = None
             if self._in_flight is not None:
                 self._in_flight.close()
                 self._in_flight = None
 
-    def _take_due(self, now: float) -> str | None:
-        """The next frame's message if it is due to be sent at `now` (None: not yet)."""
+    def _take_due(self, now: float) -> bytes | None:
+        """The next frame if it is due to be sent at `now` (None: not yet)."""
         next_play_at = self._next_play_at
         if next_play_at is None or next_play_at < now:
             # Idle or fallen behind: playback (re)starts now rather than bursting to catch up.
@@ -223,7 +218,7 @@ class OutboundPacer:
         playback.frames_sent += 1
         self._next_play_at = next_play_at + self._frame_s
         self.frames_sent += 1
-        return audio_message(frame)
+        return frame
 
     def _pump(self) -> None:
         """Send what is due from here when nothing else is sending; wake the task for the rest."""
@@ -231,8 +226,8 @@ class OutboundPacer:
         if send is not None and not self._stop_pending and not self._busy():
             frames, clock = self._frames, self._clock
             while frames:
-                text = self._take_due(clock())
-                if text is None or not self._send_direct(send, text):
+                frame = self._take_due(clock())
+                if frame is None or not self._send_direct(send, frame):
                     break
         if self._frames or self._partial or self._stop_pending or self._busy():
             self._wakeup.set()
@@ -240,10 +235,10 @@ class OutboundPacer:
     def _busy(self) -> bool:
         return self._task_sending or self._in_flight is not None or self._failure is not None
 
-    def _send_direct(self, send: Send, text: str) -> bool:
-        """Send `text` from here; False when it had to wait or failed (the task takes over)."""
+    def _send_direct(self, send: Send, item: OutboundItem) -> bool:
+        """Send `item` from here; False when it had to wait or failed (the task takes over)."""
         try:
-            rest = eager.step(send(text))
+            rest = eager.step(send(item))
         except Exception as exc:  # the socket is gone: the task reports it
             self._failure = exc
             self._wakeup.set()
@@ -254,10 +249,10 @@ class OutboundPacer:
             return False
         return True
 
-    async def _send_from_task(self, send: Send, text: str) -> None:
+    async def _send_from_task(self, send: Send, item: OutboundItem) -> None:
         self._task_sending = True
         try:
-            await send(text)
+            await send(item)
         finally:
             self._task_sending = False
 

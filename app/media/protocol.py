@@ -19,11 +19,7 @@ import pybase64
 
 # Audio, DTMF and transcription parse straight into the backend seam's event types: the session
 # hands them on without copying (50 frames a second per call).
-from app.backends.base import AudioIn as AudioFrame
-from app.backends.base import DtmfIn as DtmfTone
-from app.backends.base import TranscriptIn as Transcription
-
-__all__ = ["AudioFrame", "DtmfTone", "Transcription"]
+from app.backends.base import AudioIn, DtmfIn, TranscriptIn
 
 STOP_AUDIO = '{"Kind":"StopAudio","AudioData":null,"StopAudio":{}}'
 _AUDIO_HEAD = '{"Kind":"AudioData","AudioData":{"Data":"'
@@ -56,8 +52,18 @@ class UnknownMessage:
     kind: str
 
 
+class StopAudio:
+    """The outbound StopAudio request (barge-in), as the pacer hands it to the socket."""
+
+    __slots__ = ()
+
+
+STOP = StopAudio()
+# What goes out to ACS: one frame of PCM at the call's rate, or StopAudio.
+OutboundItem = bytes | StopAudio
+
 MediaMessage = (
-    AudioMetadata | AudioFrame | DtmfTone | TranscriptionMetadata | Transcription | UnknownMessage
+    AudioMetadata | AudioIn | DtmfIn | TranscriptionMetadata | TranscriptIn | UnknownMessage
 )
 
 SAMPLE_RATES = (16000, 24000)
@@ -92,6 +98,11 @@ def audio_message(pcm: bytes) -> str:
     return _AUDIO_HEAD + pybase64.b64encode_as_string(pcm) + _AUDIO_TAIL
 
 
+def outbound_message(item: OutboundItem) -> str:
+    """The ACS JSON text for one outbound item."""
+    return STOP_AUDIO if type(item) is StopAudio else audio_message(item)  # type: ignore[arg-type]
+
+
 def _body(message: dict[str, Any], key: str) -> dict[str, Any]:
     body = message.get(key)
     if body is None:
@@ -102,7 +113,7 @@ def _body(message: dict[str, Any], key: str) -> dict[str, Any]:
     return body
 
 
-def _audio(body: dict[str, Any]) -> AudioFrame:
+def _audio(body: dict[str, Any]) -> AudioIn:
     data = body.get("data")
     if not isinstance(data, str):
         raise MalformedMessage("audioData.data is not a string")
@@ -115,7 +126,7 @@ def _audio(body: dict[str, Any]) -> AudioFrame:
     participant = body.get("participantRawID")
     silent = body.get("silent", False)
     timestamp = body.get("timestamp")
-    return AudioFrame(
+    return AudioIn(
         pcm,
         participant if isinstance(participant, str) else None,
         silent if isinstance(silent, bool) else False,
@@ -145,27 +156,27 @@ def _metadata(body: dict[str, Any]) -> AudioMetadata:
     )
 
 
-def _dtmf(body: dict[str, Any]) -> DtmfTone:
+def _dtmf(body: dict[str, Any]) -> DtmfIn:
     digit = body.get("data")
     if not isinstance(digit, str) or not digit:
         raise MalformedMessage("dtmfData.data is not a string")
     participant = body.get("participantRawID")
     timestamp = body.get("timestamp")
-    return DtmfTone(
+    return DtmfIn(
         digit,
         participant if isinstance(participant, str) else None,
         timestamp if isinstance(timestamp, str) else None,
     )
 
 
-def _transcription(body: dict[str, Any]) -> Transcription:
+def _transcription(body: dict[str, Any]) -> TranscriptIn:
     text = body.get("text")
     if not isinstance(text, str):
         raise MalformedMessage("transcriptionData.text is not a string")
     status = body.get("resultStatus", body.get("resultState", "Final"))
     participant = body.get("participantRawID")
     confidence = body.get("confidence")
-    return Transcription(
+    return TranscriptIn(
         text=text,
         final=isinstance(status, str) and status.lower() == "final",
         participant_id=participant if isinstance(participant, str) else None,

@@ -1,16 +1,21 @@
 """One call's media socket: ACS frames in, backend in the middle, paced audio out.
 
-Tasks per call, owned by one TaskGroup: the reader (never blocks: it builds the backend on
-AudioMetadata, and queues events in a bounded queue that drops its oldest audio when the
-backend falls behind), the feeder (opens the backend and hands it queued events in order) and
-the pacer (sends outbound frames on time). A watchdog ends the session on idle, on the duration
-cap, or when asked. Whatever ends it, the backend is closed exactly once and the call's state
-records how it went.
+The path of one frame, in order:
 
-The hot path, measured in `bench/`: when nothing is queued and the backend can take a frame
-without waiting (`ImmediateReceiver`), the reader hands it over itself, and a frame that is due
-goes out from there too (see `pacing`), so an echoed frame costs one task wake-up, not three.
-Frames are read and sent on the raw ASGI channels (`app.media.asgi_channels`).
+    ACS --text frame--> MediaSession._read          (raw ASGI receive)
+        InboundStream.receive                        (app.media.inbound: the rules, sans I/O)
+        MediaSession._to_backend_rate                (console level meter, inbound resampling)
+        BackendFeed.deliver                          (app.media.feed: on the spot, or queued)
+        Backend.receive                              (app.backends.*)
+    backend --pcm--> SessionOutput.play              (app.media.output: outbound resampling)
+        OutboundPacer.play                           (app.media.pacing: 20 ms frames, on time)
+        OutboundSocket.send                          (app.media.outbound_socket: ACS JSON)
+    --> ACS
+
+Tasks per call, owned by one TaskGroup: the reader (never waits for the backend), the feeder
+(finishes backend calls that had to wait, then queued events), the pacer (frames ahead of
+schedule) and the watchdog (idle, duration cap, flushes, end requests). Whatever ends the
+session, the backend is closed exactly once and the call's state records how it went.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -32,27 +37,25 @@ from app.backends.base import (
     BackendError,
     BackendEvent,
     CallContext,
-    ImmediateReceiver,
+    DtmfIn,
     InboundEvent,
     StreamFormat,
+    TranscriptIn,
 )
 from app.calls.store import CallStore, StoreUnavailable
 from app.calls.write_behind import StateWriter
 from app.media import session_record
 from app.media.asgi_channels import raw_channels
+from app.media.feed import BackendFeed, Job
+from app.media.inbound import InboundStream, Opened, SessionEnd, Skipped, StreamEnded
+from app.media.inbound_queue import DropOldestQueue
+from app.media.outbound_socket import OutboundSocket
 from app.media.output import SessionOutput
 from app.media.pacing import OutboundPacer
-from app.media.protocol import (
-    AudioFrame,
-    AudioMetadata,
-    DtmfTone,
-    MalformedMessage,
-    Transcription,
-    parse_message,
-)
+from app.media.protocol import AudioMetadata
 from app.media.resample import Resampler, resampler
 from app.media.stats import MediaStats
-from app.media.waits import wait_for_event
+from app.media.watchdog import Watchdog
 from app.observability.console_feed import EventHub
 from app.observability.levels import LevelMeter
 from app.observability.metrics import SessionMetrics
@@ -60,10 +63,10 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WATCH_INTERVAL_S = 0.5  # shorter only for idle/duration limits under a second
 METRICS_FLUSH_INTERVAL_S = 1.0
 STATE_FLUSH_INTERVAL_S = 2.0
 BACKEND_CLOSE_TIMEOUT_S = 5.0
+BACKEND_FAILED = 1011
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,20 +77,31 @@ class CallIdentity:
     correlation_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class SessionEnd:
-    """Why a session ended and how to close the socket (None: the peer already closed)."""
-
-    reason: str
-    close_code: int | None
+class SessionState(Enum):
+    RUNNING = "running"  # the socket is served (see `InboundStream.state` for the stream's)
+    ENDING = "ending"  # the backend and the socket are being closed
+    ENDED = "ended"
 
 
 @dataclass(frozen=True, slots=True)
 class _OpenBackend:
+    """The first item of the feed: open the backend before any event reaches it."""
+
     metadata: AudioMetadata
 
 
-_QueueItem = AudioIn | DtmfTone | Transcription | _OpenBackend
+_FeedItem = InboundEvent | _OpenBackend
+
+
+@dataclass(slots=True)
+class _Media:
+    """What exists once AudioMetadata has announced the stream."""
+
+    stream: StreamFormat
+    backend: Backend
+    pacer: OutboundPacer
+    output: SessionOutput
+    inbound_resamplers: dict[str | None, Resampler | None]
 
 
 class _Ended(Exception):
@@ -113,9 +127,11 @@ class MediaSession:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call = call
+        self.state = SessionState.RUNNING
         self.stats = MediaStats()
         self._ws = websocket
-        self._receive, self._send = raw_channels(websocket)
+        self._receive, send = raw_channels(websocket)
+        self._socket = OutboundSocket(send)
         self._settings = settings
         self._store = store
         # State writes go through the writer: they never block or fail the media path, even
@@ -126,55 +142,62 @@ class MediaSession:
         self._level = LevelMeter()
         self._backend_factory = backend_factory
         self._clock = clock
-        self._queue: deque[_QueueItem] = deque()
-        self._queue_limit = settings.media_inbound_queue_frames
-        self._queued = asyncio.Event()
-        self._feeding = False
-        self._take_nowait: Callable[[InboundEvent], bool] | None = None
-        self._end_requested: SessionEnd | None = None
-        self._end_event = asyncio.Event()
+        self._inbound = InboundStream(settings.media_max_message_bytes, self.stats)
+        self._queue: DropOldestQueue[_FeedItem] = DropOldestQueue(
+            settings.media_inbound_queue_frames
+        )
+        self._feed = BackendFeed(self._handle, self._queue, self._backend_failed)
         self._last_inbound = clock()
-        self._backend: Backend | None = None
-        self._pacer: OutboundPacer | None = None
-        self._output: SessionOutput | None = None
-        self._inbound_resamplers: dict[str | None, Resampler | None] = {}
-        self._stream: StreamFormat | None = None
+        self._watchdog = Watchdog(
+            idle_s=settings.media_idle_timeout_s,
+            max_s=settings.max_call_duration_s,
+            clock=clock,
+            last_inbound=lambda: self._last_inbound,
+        )
+        self._media: _Media | None = None
         self._task_group: asyncio.TaskGroup | None = None
+        self._next_metrics = self._next_state = 0.0
 
     @property
     def output(self) -> SessionOutput | None:
-        return self._output
+        """The outbound side, once AudioMetadata has arrived."""
+        return self._media.output if self._media is not None else None
 
     def end(self, reason: str, close_code: int = 1000) -> None:
         """Ask the session to end (from the backend, the registry or a control action)."""
-        if self._end_requested is None:
-            self._end_requested = SessionEnd(reason, close_code)
-        self._end_event.set()
+        self._watchdog.request_end(SessionEnd(reason, close_code))
 
     async def run(self) -> SessionEnd:
         """Serve the socket until it ends; returns why."""
         self._writer.submit(
             self.call.call_connection_id,
-            session_record.media_connected(self, self._settings.instance_id),
+            session_record.media_connected(self.call, self._settings.instance_id),
         )
         self._metrics.started()
+        now = self._clock()
+        self._next_metrics = now + METRICS_FLUSH_INTERVAL_S
+        self._next_state = now + STATE_FLUSH_INTERVAL_S
         end = SessionEnd("ended", 1000)
         try:
             async with asyncio.TaskGroup() as group:
                 self._task_group = group
                 group.create_task(self._read())
-                group.create_task(self._feed())
+                group.create_task(self._feed.run())
                 group.create_task(self._watch())
         except* _Ended as ended:
             end = _first_end(ended)
         finally:
+            self.state = SessionState.ENDING
+            self._feed.close()
             await self._close_backend()
             await self._close_socket(end)
             self._sync_stats()
             self._writer.submit(
-                self.call.call_connection_id, session_record.media_disconnected(self, end.reason)
+                self.call.call_connection_id,
+                session_record.media_disconnected(self.call, self.stats, end.reason),
             )
             self._metrics.ended(self.stats)
+            self.state = SessionState.ENDED
         log.info(
             "media session ended: %s (in %d, out %d, malformed %d, dropped %d)",
             end.reason,
@@ -186,173 +209,96 @@ class MediaSession:
         )
         return end
 
-    # --- reader: ACS -> backend (directly when it can take the frame at once) or queue ----------
+    # --- reader: ACS -> backend --------------------------------------------------------------
     async def _read(self) -> None:
-        receive = self._receive
-        limit = self._settings.media_max_message_bytes
-        queue, stats = self._queue, self.stats
+        receive, inbound, feed = self._receive, self._inbound, self._feed
         while True:
             message = await receive()
-            if message["type"] == "websocket.disconnect":
-                raise _Ended(self._socket_closed(message.get("code")))
             self._last_inbound = self._clock()
-            text = message.get("text")
-            if text is None:
-                # The limit is ours to enforce: `uvicorn app.main:app` accepts up to 16 MiB.
-                if len(message.get("bytes") or b"") > limit:
-                    raise _Ended(SessionEnd("message too big", 1009))
-                self._malformed("binary frame")
-                continue
-            # The limit is in bytes: ASCII text (ACS's JSON; `isascii` is O(1)) is one byte a char.
-            if len(text) > limit or (not text.isascii() and len(text.encode()) > limit):
-                raise _Ended(SessionEnd("message too big", 1009))
             try:
-                parsed = parse_message(text)
-            except MalformedMessage as exc:
-                self._malformed(str(exc))
-                continue
-            if type(parsed) is AudioFrame:
-                if self._backend is None:
-                    self._malformed("AudioData before AudioMetadata")
-                    continue
-                stats.frames_in += 1
-                event = self._prepare_audio(parsed)
-                take = self._take_nowait
-                if take is not None and not queue and not self._feeding:
-                    try:
-                        if take(event):
-                            continue
-                    except Exception as exc:
-                        self._backend_failed(exc)
-                        continue
-                self._enqueue(event)
-            elif isinstance(parsed, AudioMetadata):
-                self._on_metadata(parsed)
-            elif isinstance(parsed, DtmfTone):
-                stats.dtmf += parsed.digit
-                if self._backend is not None:
-                    self._enqueue(parsed)
-            elif isinstance(parsed, Transcription):
-                if parsed.final and parsed.text:
-                    stats.add_transcript(parsed.participant_id or "caller", parsed.text)
-                if self._backend is not None:
-                    self._enqueue(parsed)
+                item = inbound.receive(message)
+            except StreamEnded as ended:
+                self._log_stream_end(ended.end)
+                raise _Ended(ended.end) from None
+            if type(item) is AudioIn:
+                if feed.deliver(self._to_backend_rate(item)):
+                    self._dropped()
+            elif type(item) is Skipped:
+                self._malformed(item.reason)
+            elif type(item) is Opened:
+                self._start_media(item.metadata)
+            elif isinstance(item, DtmfIn | TranscriptIn):
+                feed.deliver(item)
 
-    def _socket_closed(self, code: int | None) -> SessionEnd:
-        if code == 1007:
-            # uvicorn closes on a text frame that is not UTF-8 before the app sees it (its own
-            # traceback is filtered out in `app.observability.logging`): one line per socket.
-            log.warning(
-                "media socket closed with 1007: a text frame was not valid UTF-8",
-                extra=self._log_extra(),
-            )
-            return SessionEnd("invalid UTF-8 in a text frame", None)
-        return SessionEnd("ACS closed the media socket", None)
-
-    def _enqueue(self, item: _QueueItem) -> None:
-        if len(self._queue) >= self._queue_limit:
-            self._drop_oldest()
-        self._queue.append(item)
-        self._queued.set()
-
-    def _drop_oldest(self) -> None:
-        dropped = self._queue.popleft()
-        if type(dropped) is not AudioFrame and self._queue:
-            # Keep control items (backend open, DTMF): drop the oldest audio instead.
-            self._queue.popleft()
-            self._queue.appendleft(dropped)
-        self.stats.dropped += 1
-        if self.stats.dropped == 1 or self.stats.dropped % 500 == 0:
-            log.warning(
-                "backend slower than real time: %d inbound frames dropped",
-                self.stats.dropped,
-                extra=self._log_extra(),
-            )
-
-    def _malformed(self, why: str) -> None:
-        self.stats.malformed += 1
-        if self.stats.malformed <= 10 or self.stats.malformed % 500 == 0:
-            log.warning(
-                "skipped malformed media frame (%d so far): %s",
-                self.stats.malformed,
-                why,
-                extra=self._log_extra(),
-            )
-
-    def _prepare_audio(self, frame: AudioFrame) -> AudioIn:
+    def _to_backend_rate(self, frame: AudioIn) -> AudioIn:
         """Meter the frame for the console and resample it to the backend's rate."""
         pcm = frame.pcm
         if self._events.subscribers:
             level = self._level.measure(pcm)
             if level is not None:
                 self._events.publish_level(self.call.call_connection_id, level)
+        media = self._media
+        assert media is not None  # InboundStream passes audio only while streaming
+        converters = media.inbound_resamplers
         participant = frame.participant_id
-        if participant in self._inbound_resamplers:
-            converter = self._inbound_resamplers[participant]
+        if participant in converters:
+            converter = converters[participant]
         else:
-            converter = self._new_inbound_resampler(participant)
+            rate = media.stream.sample_rate
+            converter = converters[participant] = resampler(rate, media.backend.sample_rate or rate)
         if converter is None:
             return frame
         return AudioIn(converter.process(pcm), participant, frame.silent, frame.timestamp)
 
-    def _on_metadata(self, metadata: AudioMetadata) -> None:
-        if self._stream is not None:
-            if metadata.sample_rate != self._stream.sample_rate:
-                self._malformed("AudioMetadata changed the sample rate mid-stream")
-            return
+    def _start_media(self, metadata: AudioMetadata) -> None:
+        """Build the backend and the outbound side; the feed opens the backend first."""
+        stream = StreamFormat(sample_rate=metadata.sample_rate)
         try:
-            self._create_backend(metadata)
+            backend = self._backend_factory()
         except Exception as exc:
             self._backend_failed(exc)
-            return
-        self._enqueue(_OpenBackend(metadata))
-
-    def _create_backend(self, metadata: AudioMetadata) -> None:
-        """Build the backend and the outbound side now; the feeder opens the backend next."""
-        stream = StreamFormat(sample_rate=metadata.sample_rate)
-        self._stream = stream
-        backend = self._backend_factory()
-        backend_rate = backend.sample_rate or stream.sample_rate
+            raise _Ended(SessionEnd("backend could not be created", BACKEND_FAILED)) from exc
         pacer = OutboundPacer(
             stream.frame_bytes,
             lead_ms=self._settings.media_outbound_lead_ms,
             buffer_ms=self._settings.media_outbound_buffer_ms,
             clock=self._clock,
         )
-        self._pacer = pacer
-        self._output = SessionOutput(
+        output = SessionOutput(
             pacer,
-            resampler(backend_rate, stream.sample_rate),
+            resampler(backend.sample_rate or stream.sample_rate, stream.sample_rate),
             enabled=self._settings.media_bidirectional,
             on_event=self._on_backend_event,
-            on_end=lambda reason: self.end(f"backend ended the session: {reason}", 1011),
+            on_end=lambda reason: self.end(f"backend ended the session: {reason}", BACKEND_FAILED),
         )
-        self.stats.sample_rate = stream.sample_rate
-        self._backend = backend
+        self._media = _Media(stream, backend, pacer, output, {})
+        self._feed.deliver(_OpenBackend(metadata))
 
-    # --- feeder: queue -> backend ---------------------------------------------------------
-    async def _feed(self) -> None:
-        queue, queued = self._queue, self._queued
-        while True:
-            if not queue:
-                self._feeding = False
-                queued.clear()
-                await queued.wait()
-                continue
-            self._feeding = True
-            item = queue.popleft()
-            try:
-                await self._dispatch(item)
-            except Exception as exc:
-                self._backend_failed(exc)
-
-    async def _dispatch(self, item: _QueueItem) -> None:
-        backend = self._backend
-        assert backend is not None  # nothing is queued before the backend exists
+    def _handle(self, item: _FeedItem) -> Job:
+        media = self._media
+        assert media is not None  # nothing is fed before the media exists
         if isinstance(item, _OpenBackend):
-            await self._open_backend(backend, item.metadata)
-        else:
-            await backend.receive(item)
+            return self._open_backend(media, item.metadata)
+        return media.backend.receive(item)
+
+    async def _open_backend(self, media: _Media, metadata: AudioMetadata) -> None:
+        context = CallContext(
+            call_connection_id=self.call.call_connection_id,
+            correlation_id=self.call.correlation_id,
+            stream=media.stream,
+            channel=self._settings.media_audio_channel,
+            bidirectional=self._settings.media_bidirectional,
+            subscription_id=metadata.subscription_id,
+        )
+        try:
+            record = await self._store.get(self.call.call_connection_id)
+        except StoreUnavailable:
+            record = None  # the call goes on without caller/callee in the backend's context
+        if record is not None:
+            context = dataclasses.replace(context, caller=record.caller, callee=record.callee)
+        await media.backend.open(context, media.output)
+        assert self._task_group is not None
+        self._task_group.create_task(self._send_paced(media.pacer))
 
     def _backend_failed(self, exc: Exception) -> None:
         """Count a backend failure; raises _Ended when it ends the media session.
@@ -364,46 +310,12 @@ class MediaSession:
         if isinstance(exc, BackendError):
             log.warning("backend error: %s", exc, extra=self._log_extra())
             if exc.fatal:
-                raise _Ended(SessionEnd(f"backend failed: {exc}", 1011)) from exc
+                raise _Ended(SessionEnd(f"backend failed: {exc}", BACKEND_FAILED)) from exc
             return
         # A backend bug or a broken resource (disk, network): end the media session cleanly
         # (1011) rather than let the error escape; the ACS call itself stays up.
         log.exception("backend raised %s", type(exc).__name__, extra=self._log_extra())
-        raise _Ended(SessionEnd(f"backend failed: {type(exc).__name__}", 1011)) from exc
-
-    async def _open_backend(self, backend: Backend, metadata: AudioMetadata) -> None:
-        assert self._stream is not None
-        assert self._output is not None
-        assert self._pacer is not None
-        context = CallContext(
-            call_connection_id=self.call.call_connection_id,
-            correlation_id=self.call.correlation_id,
-            stream=self._stream,
-            channel=self._settings.media_audio_channel,
-            bidirectional=self._settings.media_bidirectional,
-            subscription_id=metadata.subscription_id,
-        )
-        try:
-            record = await self._store.get(self.call.call_connection_id)
-        except StoreUnavailable:
-            record = None  # the call goes on without caller/callee in the backend's context
-        if record is not None:
-            context = dataclasses.replace(context, caller=record.caller, callee=record.callee)
-        await backend.open(context, self._output)
-        assert self._task_group is not None
-        self._task_group.create_task(self._send_paced(self._pacer))
-        if isinstance(backend, ImmediateReceiver):
-            # From now on the reader hands audio straight to the backend when nothing is queued.
-            self._take_nowait = backend.receive_nowait
-
-    def _new_inbound_resampler(self, participant: str | None) -> Resampler | None:
-        backend = self._backend
-        assert backend is not None
-        assert self._stream is not None
-        rate = self._stream.sample_rate
-        converter = resampler(rate, backend.sample_rate or rate)
-        self._inbound_resamplers[participant] = converter
-        return converter
+        raise _Ended(SessionEnd(f"backend failed: {type(exc).__name__}", BACKEND_FAILED)) from exc
 
     def _on_backend_event(self, event: BackendEvent) -> None:
         self.stats.record_backend_event(event)
@@ -422,60 +334,69 @@ class MediaSession:
 
     # --- pacer: outbound frames -> ACS ---------------------------------------------------
     async def _send_paced(self, pacer: OutboundPacer) -> None:
-        send = self._send
         try:
-            # The server's own send, no coroutine of ours around it (one call less per frame).
-            await pacer.run(lambda text: send({"type": "websocket.send", "text": text}))
+            await pacer.run(self._socket.send)
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             raise _Ended(SessionEnd("media socket closed while sending", None)) from exc
 
     # --- watchdog -----------------------------------------------------------------------------
     async def _watch(self) -> None:
-        started = self._clock()
-        idle_s = self._settings.media_idle_timeout_s
-        max_s = self._settings.max_call_duration_s
-        next_metrics = started + METRICS_FLUSH_INTERVAL_S
-        next_state = started + STATE_FLUSH_INTERVAL_S
-        interval = min(WATCH_INTERVAL_S, idle_s / 2, max_s / 2)
-        while True:
-            await self._wait_for_end(interval)
-            if self._end_requested is not None:
-                raise _Ended(self._end_requested)
-            now = self._clock()
-            if now - self._last_inbound > idle_s:
-                raise _Ended(SessionEnd(f"no inbound audio for {idle_s:g} s", 1000))
-            if now - started > max_s:
-                raise _Ended(SessionEnd(f"call exceeded {max_s:g} s", 1000))
-            self._sync_stats()
-            if now >= next_metrics:
-                next_metrics = now + METRICS_FLUSH_INTERVAL_S
-                pacer = self._pacer
-                self._metrics.flush(self.stats, pacer.queued_frames if pacer is not None else None)
-            if now >= next_state:
-                next_state = now + STATE_FLUSH_INTERVAL_S
-                self._writer.submit(
-                    self.call.call_connection_id,
-                    session_record.media_progress(self),
-                    supersedes="media_progress",
-                )
+        raise _Ended(await self._watchdog.run(self._tick))
 
-    async def _wait_for_end(self, limit_s: float) -> None:
-        if self._end_requested is None:
-            self._end_event.clear()
-            await wait_for_event(self._end_event, limit_s)
+    def _tick(self, now: float) -> None:
+        self._sync_stats()
+        if now >= self._next_metrics:
+            self._next_metrics = now + METRICS_FLUSH_INTERVAL_S
+            media = self._media
+            self._metrics.flush(self.stats, media.pacer.queued_frames if media else None)
+        if now >= self._next_state:
+            self._next_state = now + STATE_FLUSH_INTERVAL_S
+            self._writer.submit(
+                self.call.call_connection_id,
+                session_record.media_progress(self.call, self.stats),
+                supersedes="media_progress",
+            )
 
     def _sync_stats(self) -> None:
-        pacer = self._pacer
-        if pacer is not None:
-            self.stats.frames_out = pacer.frames_sent
+        media = self._media
+        if media is not None:
+            self.stats.frames_out = media.pacer.frames_sent
+
+    # --- logging of what the rules decided ------------------------------------------------------
+    def _malformed(self, why: str) -> None:
+        count = self.stats.malformed
+        if count <= 10 or count % 500 == 0:
+            log.warning(
+                "skipped malformed media frame (%d so far): %s",
+                count,
+                why,
+                extra=self._log_extra(),
+            )
+
+    def _dropped(self) -> None:
+        self.stats.dropped = dropped = self._queue.dropped
+        if dropped == 1 or dropped % 500 == 0:
+            log.warning(
+                "backend slower than real time: %d inbound frames dropped",
+                dropped,
+                extra=self._log_extra(),
+            )
+
+    def _log_stream_end(self, end: SessionEnd) -> None:
+        if end.reason.startswith("invalid UTF-8"):
+            # uvicorn's own traceback for it is filtered out (`app.observability.logging`).
+            log.warning(
+                "media socket closed with 1007: a text frame was not valid UTF-8",
+                extra=self._log_extra(),
+            )
 
     # --- teardown -------------------------------------------------------------------------------
     async def _close_backend(self) -> None:
-        backend, self._backend = self._backend, None
-        if backend is None:
+        media = self._media
+        if media is None:
             return
         try:
-            await asyncio.wait_for(backend.close(), BACKEND_CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(media.backend.close(), BACKEND_CLOSE_TIMEOUT_S)
         except TimeoutError:
             log.warning("backend close timed out", extra=self._log_extra())
         except Exception:

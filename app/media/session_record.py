@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from app.calls.models import (
     MAX_TRANSCRIPT_ENTRIES,
@@ -12,39 +12,41 @@ from app.calls.models import (
     utcnow,
 )
 from app.calls.store import Mutation
-
-if TYPE_CHECKING:
-    from app.media.session import MediaSession
+from app.media.stats import MediaStats
 
 
-def media_connected(session: MediaSession, instance_id: str | None = None) -> Mutation:
+class CallIds(Protocol):
+    @property
+    def call_connection_id(self) -> str: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+
+
+def media_connected(call: CallIds, instance_id: str | None = None) -> Mutation:
     """The media socket of the call is open (on this instance)."""
 
     def mutate(current: CallRecord | None) -> CallRecord:
-        record = current or CallRecord(
-            call_connection_id=session.call.call_connection_id,
-            correlation_id=session.call.correlation_id,
-        )
+        record = current or _fresh(call)
         media = MediaConnection(connected=True, instance_id=instance_id, connected_at=utcnow())
         return record.model_copy(update={"media": media}).with_event("MediaConnected")
 
     return mutate
 
 
-def media_progress(session: MediaSession) -> Mutation:
+def media_progress(call: CallIds, stats: MediaStats) -> Mutation:
     """Counters and transcripts so far."""
 
     def mutate(current: CallRecord | None) -> CallRecord:
-        return _with_stats(current or _fresh(session), session)
+        return _with_stats(current or _fresh(call), stats)
 
     return mutate
 
 
-def media_disconnected(session: MediaSession, reason: str) -> Mutation:
+def media_disconnected(call: CallIds, stats: MediaStats, reason: str) -> Mutation:
     """The media socket closed."""
 
     def mutate(current: CallRecord | None) -> CallRecord:
-        record = _with_stats(current or _fresh(session), session)
+        record = _with_stats(current or _fresh(call), stats)
         media = record.media.model_copy(
             update={"connected": False, "disconnected_at": utcnow(), "close_reason": reason}
         )
@@ -55,16 +57,14 @@ def media_disconnected(session: MediaSession, reason: str) -> Mutation:
     return mutate
 
 
-def _fresh(session: MediaSession) -> CallRecord:
+def _fresh(call: CallIds) -> CallRecord:
     # The store lost the record (a Redis restart without persistence): rebuild what we know.
     return CallRecord(
-        call_connection_id=session.call.call_connection_id,
-        correlation_id=session.call.correlation_id,
+        call_connection_id=call.call_connection_id, correlation_id=call.correlation_id
     )
 
 
-def _with_stats(record: CallRecord, session: MediaSession) -> CallRecord:
-    stats = session.stats
+def _with_stats(record: CallRecord, stats: MediaStats) -> CallRecord:
     media = record.media.model_copy(
         update={
             "sample_rate": stats.sample_rate,

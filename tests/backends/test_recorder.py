@@ -10,6 +10,7 @@ from pathlib import Path
 from app.backends.base import AudioIn, CallContext, StreamFormat
 from app.backends.recorder import RecorderBackend, wav_header
 from app.emulator.media_client import StreamScript, tone
+from app.media import eager
 from tests.conftest import AppFactory
 from tests.media.conftest import StreamFactory
 from tests.realtime.conftest import FakeOutput
@@ -86,21 +87,22 @@ async def test_the_file_is_valid_while_the_call_is_still_going(
         assert raw[:44] == wav_header(16000, len(raw) - 44)
 
 
-async def test_audio_taken_on_the_spot_and_through_receive_lands_in_one_file(
+async def test_receive_waits_only_for_a_disk_write_and_every_frame_lands_in_one_file(
     tmp_path: Path,
 ) -> None:
     recorder = RecorderBackend(tmp_path)
-    call = CallContext("rec-nowait", None, StreamFormat(16000))
+    call = CallContext("rec-eager", None, StreamFormat(16000))
     await recorder.open(call, FakeOutput())
     audio = tone(16000, 2.5, freq=500)
     frames = [audio[i : i + 640] for i in range(0, len(audio), 640)]
-    deferred = 0
+    waited = 0
     for frame in frames:
-        event = AudioIn(frame)
-        if not recorder.receive_nowait(event):
-            deferred += 1  # a disk write is due: the session would call receive
-            await recorder.receive(event)
+        # As the media feed calls it: on the spot; only a call that suspends is awaited.
+        rest = eager.step(recorder.receive(AudioIn(frame)))
+        if rest is not None:
+            waited += 1
+            await rest
     await recorder.close()
-    assert deferred == 2  # one flush per second of audio
+    assert waited == 2  # one flush per second of audio, off the event loop
     [recording] = recorder.paths
     assert _read_wav(recording) == (16000, audio)

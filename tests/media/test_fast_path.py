@@ -1,5 +1,6 @@
-"""The reader hands audio straight to an `ImmediateReceiver` backend only while nothing is queued:
-whichever path a frame takes, the backend sees every frame once and in order."""
+"""The media feed runs a backend's `receive` on the spot, in the socket reader, while nothing is
+queued or waiting; a call that has to wait is finished by the feeder task with later frames
+queued behind it. Whichever path a frame takes, the backend sees every frame once and in order."""
 
 from __future__ import annotations
 
@@ -17,30 +18,23 @@ def _frame(index: int) -> bytes:
 
 
 class PickyBackend:
-    """Takes most frames on the spot; every third one needs `receive`, which waits a little
-    (frame 30 longer than a frame's time, so the next frame arrives while it waits)."""
+    """Handles most frames without waiting; every third one waits a little (frame 30 longer
+    than a frame's time, so the next frame arrives while it waits)."""
 
     sample_rate: int | None = None
 
     def __init__(self) -> None:
-        self.got: list[tuple[int, str]] = []
+        self.got: list[tuple[int, asyncio.Task[object] | None]] = []
 
     async def open(self, call: CallContext, output: MediaOutput) -> None:
         return None
 
-    def receive_nowait(self, event: InboundEvent) -> bool:
-        if type(event) is AudioIn:
-            index = int.from_bytes(event.pcm[:2], "little")
-            if index % 3 == 0:
-                return False
-            self.got.append((index, "nowait"))
-        return True
-
     async def receive(self, event: InboundEvent) -> None:
         if type(event) is AudioIn:
             index = int.from_bytes(event.pcm[:2], "little")
-            await asyncio.sleep(0.05 if index == 30 else 0.001)
-            self.got.append((index, "receive"))
+            if index % 3 == 0:
+                await asyncio.sleep(0.05 if index == 30 else 0.001)
+            self.got.append((index, asyncio.current_task()))
 
     async def close(self) -> None:
         return None
@@ -57,30 +51,24 @@ async def test_every_frame_reaches_the_backend_once_and_in_order(
         async with open_stream(live, script=script) as stream:
             await stream.wait_for(lambda s: len(backend.got) >= 60, timeout=10)
     assert [index for index, _ in backend.got] == list(range(60))
-    paths = {path for _, path in backend.got}
-    assert paths == {"nowait", "receive"}
-    # Frame 31 arrived while frame 30's `receive` ran: queued behind it, not offered out of turn.
-    assert dict(backend.got)[31] == "receive"
+    task_of = dict(backend.got)
+    # Frame 1 was handled on the spot (the reader's task); frame 30 waited and was finished by
+    # the feeder, and frame 31, which arrived meanwhile, was queued behind it, not run out of turn.
+    assert task_of[1] is not task_of[30]
+    assert task_of[31] is task_of[30]
 
 
 class BuggyBackend(PickyBackend):
-    """A plug-in with a bug: a KeyError on frame 10, on whichever path the frame takes."""
+    """A plug-in with a bug: a KeyError on frame 10, raised at once (`fast`) or after waiting."""
 
     def __init__(self, fast: bool) -> None:
         super().__init__()
         self.fast = fast
         self.closed = False
 
-    def receive_nowait(self, event: InboundEvent) -> bool:
-        if not self.fast:
-            return False
-        self._check(event)
-        return True
-
     async def receive(self, event: InboundEvent) -> None:
-        self._check(event)
-
-    def _check(self, event: InboundEvent) -> None:
+        if not self.fast:
+            await asyncio.sleep(0)
         if type(event) is AudioIn and int.from_bytes(event.pcm[:2], "little") == 10:
             raise KeyError("frame 10")
 

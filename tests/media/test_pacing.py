@@ -10,16 +10,17 @@ import time
 
 import pytest
 
+from app.media import eager
 from app.media.pacing import OutboundPacer
-from app.media.protocol import STOP_AUDIO
+from app.media.protocol import STOP_AUDIO, OutboundItem, outbound_message
 
 
 class Sink:
     def __init__(self) -> None:
         self.sent: list[tuple[float, str]] = []
 
-    async def __call__(self, text: str) -> None:
-        self.sent.append((time.monotonic(), text))
+    async def __call__(self, item: OutboundItem) -> None:
+        self.sent.append((time.monotonic(), outbound_message(item)))
 
     @property
     def kinds(self) -> list[str]:
@@ -133,11 +134,20 @@ class GatedSink(Sink):
         self.gate.set()
         self.waiting = 0
 
-    async def __call__(self, text: str) -> None:
+    async def __call__(self, item: OutboundItem) -> None:
         if not self.gate.is_set():
             self.waiting += 1
             await self.gate.wait()
-        await super().__call__(text)
+        await super().__call__(item)
+
+
+def play_now(pacer: OutboundPacer, pcm: bytes) -> bool:
+    """Whether `play` completed without suspending (what the media feed relies on)."""
+    rest = eager.step(pacer.play(pcm))
+    if rest is None:
+        return True
+    rest.close()
+    return False
 
 
 def _frame(index: int) -> bytes:
@@ -150,11 +160,11 @@ async def _started(pacer: OutboundPacer, sink: Sink) -> asyncio.Task[None]:
     return task
 
 
-async def test_a_due_frame_goes_out_from_play_nowait_itself() -> None:
+async def test_a_due_frame_goes_out_from_play_itself_without_suspending() -> None:
     pacer = OutboundPacer(640, lead_ms=80)
     sink = Sink()
     task = await _started(pacer, sink)
-    assert pacer.play_nowait(_frame(1))
+    assert play_now(pacer, _frame(1))
     # Sent before this coroutine yielded once: no task switch stood between queue and socket.
     assert sink.audio() == [_frame(1)]
     assert pacer.frames_sent == 1
@@ -166,7 +176,7 @@ async def test_direct_sends_keep_the_real_time_schedule() -> None:
     sink = Sink()
     task = await _started(pacer, sink)
     for index in range(20):  # a burst of 400 ms: only the lead goes out at once
-        assert pacer.play_nowait(_frame(index))
+        assert play_now(pacer, _frame(index))
     assert len(sink.sent) == 3  # the first frame plays now, two more fit in the 40 ms lead
     await asyncio.sleep(0.2)
     assert 11 <= len(sink.sent) <= 15
@@ -180,7 +190,7 @@ async def test_a_send_that_must_wait_is_finished_before_anything_else() -> None:
     task = await _started(pacer, sink)
     sink.gate.clear()
     for index in range(5):
-        assert pacer.play_nowait(_frame(index))
+        assert play_now(pacer, _frame(index))
     assert sink.waiting == 1  # the first send blocked; the rest stayed queued behind it
     assert sink.sent == []
     sink.gate.set()
@@ -197,7 +207,7 @@ async def test_stop_audio_goes_out_at_once_and_after_an_in_flight_frame() -> Non
     assert sink.kinds == ["StopAudio"]  # nothing was sending: sent from stop_audio itself
     sink.gate.clear()
     for index in range(5):
-        pacer.play_nowait(_frame(index))
+        play_now(pacer, _frame(index))
     pacer.stop_audio()  # frame 0 is on the wire (blocked); 1..4 are dropped
     sink.gate.set()
     await asyncio.sleep(0.05)
@@ -210,23 +220,23 @@ async def test_stop_audio_goes_out_at_once_and_after_an_in_flight_frame() -> Non
 async def test_a_failed_direct_send_ends_run_with_the_error() -> None:
     pacer = OutboundPacer(640)
 
-    async def broken(text: str) -> None:
+    async def broken(item: OutboundItem) -> None:
         raise ConnectionResetError("peer gone")
 
     task = asyncio.create_task(pacer.run(broken))
     await asyncio.sleep(0)
-    pacer.play_nowait(_frame(0))
+    play_now(pacer, _frame(0))
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(task, 1)
 
 
-async def test_play_nowait_refuses_what_does_not_fit_and_queues_nothing() -> None:
+async def test_play_waits_only_while_the_buffer_is_full() -> None:
     pacer = OutboundPacer(640, buffer_ms=100)  # five frames, not running: nothing drains
     for index in range(5):
-        assert pacer.play_nowait(_frame(index))
-    assert not pacer.play_nowait(_frame(5))
-    assert not pacer.play_nowait(bytes(700))  # a whole frame and a remainder
+        assert play_now(pacer, _frame(index))
+    waiting = eager.step(pacer.play(bytes(640 * 2 + 100)))  # two frames and a remainder
+    assert waiting is not None
     assert pacer.queued_frames == 5
-    pacer.stop_audio()
-    assert pacer.play_nowait(bytes(640 * 2 + 100))  # two frames and a remainder
+    pacer.stop_audio()  # makes room: the waiting play finishes
+    await asyncio.wait_for(waiting, 1)
     assert pacer.queued_frames == 2

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from app.backends.base import AudioIn, DtmfIn, TranscriptIn
 from app.media.protocol import (
     STOP_AUDIO,
-    AudioFrame,
     AudioMetadata,
-    DtmfTone,
     MalformedMessage,
-    Transcription,
     TranscriptionMetadata,
     UnknownMessage,
     audio_message,
@@ -33,12 +31,12 @@ def test_corpus_audio_metadata() -> None:
 
 
 def test_corpus_dtmf() -> None:
-    assert parse_message(INBOUND["docs_DtmfData"]) == DtmfTone("3")
+    assert parse_message(INBOUND["docs_DtmfData"]) == DtmfIn("3")
 
 
 def test_corpus_transcription_keeps_big_offsets() -> None:
     parsed = parse_message(INBOUND["docs_TranscriptionData"])
-    assert isinstance(parsed, Transcription)
+    assert isinstance(parsed, TranscriptIn)
     assert parsed.final
     assert parsed.offset == 2516998782481234400
     assert parsed.duration is None
@@ -60,7 +58,7 @@ def test_audio_with_optional_fields_missing() -> None:
     parsed = parse_message(
         json.dumps({"kind": "AudioData", "audioData": {"data": data, "mark": 1}})
     )
-    assert parsed == AudioFrame(bytes(640))
+    assert parsed == AudioIn(bytes(640))
 
 
 def test_unmixed_audio_keeps_the_participant() -> None:
@@ -70,7 +68,7 @@ def test_unmixed_audio_keeps_the_participant() -> None:
         "audioData": {"data": data, "participantRawID": "8:acs:x", "silent": True},
     }
     parsed = parse_message(json.dumps(message))
-    assert parsed == AudioFrame(b"\x01\x00", "8:acs:x", True)
+    assert parsed == AudioIn(b"\x01\x00", "8:acs:x", True)
 
 
 @pytest.mark.parametrize("status", ["final", "FINAL", "Intermediate", "intermediate"])
@@ -80,7 +78,7 @@ def test_transcription_status_in_any_casing(status: str) -> None:
         "transcriptionData": {"text": "hi", "resultStatus": status},
     }
     parsed = parse_message(json.dumps(message))
-    assert isinstance(parsed, Transcription)
+    assert isinstance(parsed, TranscriptIn)
     assert parsed.final is (status.lower() == "final")
 
 

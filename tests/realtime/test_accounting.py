@@ -82,19 +82,12 @@ def test_batcher_refuses_an_odd_size() -> None:
         AppendBatcher(append_bytes=959, frame_bytes=960)
 
 
-def test_batcher_says_in_advance_which_frame_completes_an_append() -> None:
+def test_batcher_completes_an_append_every_third_frame() -> None:
     batcher = AppendBatcher(append_bytes=2880, frame_bytes=960)
-    outcomes = []
-    for _ in range(6):
-        frame = AudioIn(b"\x01" * 960)
-        predicted = batcher.completes(frame)
-        outcomes.append((predicted, len(batcher.feed(frame)) == 1))
-    assert outcomes == [(False, False), (False, False), (True, True)] * 2
+    completed = [len(batcher.feed(AudioIn(b"\x01" * 960))) for _ in range(6)]
+    assert completed == [0, 0, 1] * 2
     silent = AudioIn(b"", silent=True)  # a silent frame without data counts as a whole frame
-    assert not batcher.completes(silent)
-    batcher.feed(silent)
-    batcher.feed(silent)
-    assert batcher.completes(silent)
+    assert [len(batcher.feed(silent)) for _ in range(3)] == [0, 0, 1]
 
 
 def _replayed_texts(history: ConversationHistory) -> list[str]:

@@ -128,14 +128,6 @@ class RealtimeBackend:
         elif isinstance(event, TranscriptIn) and self._config.turn_detection == "none":
             await self._acs_turn(event)
 
-    def receive_nowait(self, event: InboundEvent) -> bool:
-        if type(event) is AudioIn:
-            if self._batcher.completes(event):
-                return False  # an append is due: `receive` sends it
-            self._batcher.feed(event)
-            return True
-        return not (isinstance(event, TranscriptIn) and self._config.turn_detection == "none")
-
     async def close(self) -> None:
         if self._closed:
             return

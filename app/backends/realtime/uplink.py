@@ -29,12 +29,6 @@ class AppendBatcher:
         self._speaker: str | None = None
         self._speaker_known = False
 
-    def completes(self, frame: AudioIn) -> bool:
-        """Whether feeding `frame` would complete an append (`feed` would return one)."""
-        if self._speaker_known and frame.participant_id != self._speaker:
-            return False
-        return len(self._buffer) + len(self._pcm(frame)) >= self.append_bytes
-
     def feed(self, frame: AudioIn) -> list[bytes]:
         """Add one frame; returns the appends it completes (usually none or one)."""
         if not self._speaker_known:

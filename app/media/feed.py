@@ -1,0 +1,83 @@
+"""Handing inbound events to the backend in order, without ever blocking the socket reader.
+
+`deliver` runs the backend's call on the spot when nothing is queued or in flight (`eager.step`):
+a call that completes without waiting, the usual case, costs no task switch. A call that has to
+wait is finished by the feeder task (`run`), and later events queue behind it (dropping the
+oldest audio when full), so events reach the backend one at a time and in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, TypeVar
+
+from app.media import eager
+from app.media.inbound_queue import DropOldestQueue
+
+T = TypeVar("T")
+Job = Coroutine[Any, Any, None]
+
+
+class BackendFeed(Generic[T]):
+    """Runs `handle(item)` for each delivered item, in order, one at a time."""
+
+    def __init__(
+        self,
+        handle: Callable[[T], Job],
+        queue: DropOldestQueue[T],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        self._handle = handle
+        self._queue = queue
+        self._on_error = on_error  # may raise to end the session
+        self._in_flight: Job | None = None
+        self._busy = False
+        self._wakeup = asyncio.Event()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def deliver(self, item: T) -> bool:
+        """Hand `item` on now, or queue it behind earlier work; True when a frame was dropped."""
+        if self._busy or self._in_flight is not None or len(self._queue):
+            dropped = self._queue.put(item)
+            self._wakeup.set()
+            return dropped
+        try:
+            rest = eager.step(self._handle(item))
+        except Exception as exc:
+            self._on_error(exc)
+            return False
+        if rest is not None:
+            self._in_flight = rest
+            self._wakeup.set()
+        return False
+
+    def close(self) -> None:
+        """Drop a call still in flight (the session is over; its task was cancelled)."""
+        rest, self._in_flight = self._in_flight, None
+        if rest is not None:
+            rest.close()
+
+    async def run(self) -> None:
+        """Finish calls that had to wait, then queued items; until cancelled."""
+        queue = self._queue
+        while True:
+            rest = self._in_flight
+            if rest is None and not len(queue):
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            self._busy = True
+            try:
+                if rest is not None:
+                    self._in_flight = None
+                    await rest
+                else:
+                    await self._handle(queue.pop())
+            except Exception as exc:
+                self._on_error(exc)
+            finally:
+                self._busy = False
