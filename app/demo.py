@@ -57,7 +57,7 @@ async def run_demo(
         app = create_app(acs.settings, emulator=acs.emulator)
         started = time.time()
         async with (
-            serve_in_background(app, sock=sock) as server,
+            serve_in_background(app, sock=sock, settings=acs.settings) as server,
             httpx.AsyncClient(
                 base_url=server.base_url, timeout=STEP_TIMEOUT_S, headers=_auth(acs.settings)
             ) as api,

@@ -40,20 +40,19 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            live_settings = settings
+            live_settings, live_emulator = settings, emulator
             if emulator is None and not settings.acs_configured:
                 acs = await stack.enter_async_context(
                     embedded_acs(settings, public_base_url=f"http://127.0.0.1:{settings.port}")
                 )
-                live_settings = acs.settings
-                app.state.emulator = acs.emulator
+                live_settings, live_emulator = acs.settings, acs.emulator
                 log.warning(
                     "No ACS configured: using the embedded ACS emulator at %s (test calls only; "
                     "place one from the console at / or POST /api/emulator/calls)",
                     acs.emulator.endpoint,
                 )
             stopping = await stack.enter_async_context(ShutdownSignal())
-            services = await build_services(live_settings, stack)
+            services = await build_services(live_settings, stack, emulator=live_emulator)
             # Console streams never end by themselves; the server waits for them on shutdown.
             stopping.on_signal(services.events.close)
             app.state.services = services
@@ -65,8 +64,6 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
         description="Bridges Azure Communication Services calls to real-time audio backends.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.emulator = emulator
     errors.install(app)
     security_errors.install(app)
     app.add_middleware(

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
+from app.settings import Settings
+
+DEFAULT_WS_MAX_SIZE = 256 * 1024  # the default of MEDIA_MAX_MESSAGE_BYTES
+
 
 @dataclass(frozen=True, slots=True)
 class RunningServer:
@@ -36,7 +40,7 @@ def uvicorn_config(
     *,
     forwarded_allow_ips: str = "*",
     log_config: bool = True,
-    ws_max_size: int = 256 * 1024,
+    ws_max_size: int = DEFAULT_WS_MAX_SIZE,
     ws_compression: bool = False,
 ) -> uvicorn.Config:
     """Production uvicorn settings: uvloop, httptools, proxy headers (for App Service TLS)."""
@@ -70,24 +74,27 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def serve_in_background(
-    app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    sock: socket.socket | None = None,
+    settings: Settings | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Serve `app` on the running loop until the block exits.
 
-    Pass `sock` (from `bind_socket`) when the app's settings must know its port beforehand.
+    Pass `sock` (from `bind_socket`) when the app's settings must know its port beforehand, and
+    the app's `settings` for its media socket limits (their defaults without them).
     """
     sock = sock if sock is not None else bind_socket(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    settings = getattr(app.state, "settings", None)
-    max_size = settings.media_max_message_bytes if settings is not None else 256 * 1024
-    compression = settings.media_ws_compression if settings is not None else False
     config = uvicorn_config(
         app,
         bound_host,
         bound_port,
         log_config=False,
-        ws_max_size=max_size,
-        ws_compression=compression,
+        ws_max_size=settings.media_max_message_bytes if settings else DEFAULT_WS_MAX_SIZE,
+        ws_compression=settings.media_ws_compression if settings else False,
     )
     config.loop = "none"
     server = uvicorn.Server(config)

@@ -10,9 +10,11 @@ from app.calls.acs_client import open_acs_client
 from app.calls.call_bus import CallBus
 from app.calls.control import CallControl
 from app.calls.intake import CallIntake
+from app.calls.operations import CallOperations
 from app.calls.store import CallStore
 from app.calls.store_factory import open_call_storage
 from app.calls.write_behind import StateWriter
+from app.emulator import AcsEmulator
 from app.media.live_sessions import MediaSessions
 from app.observability.console_feed import EventHub
 from app.observability.metrics import Metrics
@@ -30,16 +32,22 @@ class Services:
     writer: StateWriter  # call-state writes that must never wait or fail (the media path)
     bus: CallBus  # commands to the instance holding a call's media socket
     control: CallControl
-    intake: CallIntake
+    intake: CallIntake  # the Event Grid webhook and ACS callbacks
+    operations: CallOperations  # the control API
     media: MediaSessions
     backend_factory: BackendFactory
     security: Security
     metrics: Metrics  # this app's Prometheus registry (GET /metrics)
     events: EventHub  # live call updates for the operator console (GET /api/events)
+    emulator: AcsEmulator | None  # the ACS emulator when it is this app's ACS (test calls)
 
 
-async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
-    """Open every dependency the app needs; `stack` closes them in reverse order."""
+async def build_services(
+    settings: Settings, stack: AsyncExitStack, *, emulator: AcsEmulator | None = None
+) -> Services:
+    """Open every dependency the app needs; `stack` closes them in reverse order.
+
+    `emulator` is the ACS emulator the settings point at, when it is this app's ACS."""
     security = await build_security(settings, stack)
     # REDIS_URL set: Redis store and bus; unset: in memory. Closed after the media sessions.
     metrics = Metrics()
@@ -63,9 +71,11 @@ async def build_services(settings: Settings, stack: AsyncExitStack) -> Services:
         bus=storage.bus,
         control=control,
         intake=CallIntake(store, control),
+        operations=CallOperations(store, control, storage.bus),
         media=media,
         backend_factory=backend_factory,
         security=security,
         metrics=metrics,
         events=events,
+        emulator=emulator,
     )

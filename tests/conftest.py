@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import socket
@@ -90,6 +91,28 @@ class LiveApp:
 AppFactory = Callable[..., AbstractAsyncContextManager[LiveApp]]
 
 
+async def answered_call(live: LiveApp, emulator: AcsEmulator) -> str:
+    """Ring `live` through Event Grid from the emulator; the id of the call it answered."""
+    delivery = await emulator.place_incoming_call(live.webhook_url, caller="+14255550123")
+    assert delivery.deliveries[0].status == 200, delivery.deliveries[0].body
+    call = await emulator.call_for_context(delivery.incoming_call_context)
+    assert call is not None
+    return call.call_connection_id
+
+
+async def call_state(live: LiveApp, call_id: str, **expected: str) -> dict[str, object]:
+    """Poll the control API until the call's fields equal `expected` (callbacks are async)."""
+    body: dict[str, object] = {}
+    for _ in range(200):
+        response = await live.client.get(f"/api/calls/{call_id}")
+        if response.status_code == 200:
+            body = response.json()
+            if all(body.get(k) == v for k, v in expected.items()):
+                return body
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"call never reached {expected}: {body}")
+
+
 def app_settings(port: int, emulator: AcsEmulator | None, **overrides: Any) -> Settings:
     """Settings for an app on 127.0.0.1:`port` whose ACS is `emulator`, every check on."""
     values: dict[str, Any] = {
@@ -122,7 +145,7 @@ def start_app(emulator: AcsEmulator, signer: TokenSigner) -> AppFactory:
         settings = app_settings(sock.getsockname()[1], emulator, **overrides)
         app = create_app(settings)
         async with (
-            serve_in_background(app, sock=sock) as server,
+            serve_in_background(app, sock=sock, settings=settings) as server,
             httpx.AsyncClient(
                 base_url=server.base_url,
                 timeout=10,

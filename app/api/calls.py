@@ -9,11 +9,8 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.deps import ServicesDep
-from app.api.errors import ApiError
-from app.calls import record_changes
-from app.calls.call_bus import CommandFailed, CommandTimeout, NoMediaOwner
-from app.calls.control import CallControlError, MediaOptions
-from app.calls.models import CallRecord, ConnectionState, MediaState
+from app.calls.control import MediaOptions
+from app.calls.models import CallRecord
 from app.security.dependencies import ControlKeyDep
 from app.settings import AudioChannel, AudioFormatName
 
@@ -41,6 +38,20 @@ class MediaOverrides(BaseModel):
     start_media_streaming: bool | None = None
     bidirectional: bool | None = None
     dtmf: bool | None = None
+
+    def applied_to(self, defaults: MediaOptions) -> MediaOptions:
+        """`defaults` with the fields this request sets replaced."""
+        return MediaOptions(
+            audio_format=self.audio_format or defaults.audio_format,
+            channel=self.channel or defaults.channel,
+            start_on_connect=defaults.start_on_connect
+            if self.start_media_streaming is None
+            else self.start_media_streaming,
+            bidirectional=defaults.bidirectional
+            if self.bidirectional is None
+            else self.bidirectional,
+            dtmf=defaults.dtmf if self.dtmf is None else self.dtmf,
+        )
 
 
 class PlaceCallRequest(BaseModel):
@@ -89,16 +100,7 @@ class ActionAccepted(BaseModel):
     responses=_ERRORS,
 )
 async def list_calls(services: ServicesDep) -> list[CallRecord]:
-    records = await services.store.list()
-    connected = [r.call_connection_id for r in records if r.media.connected]
-    if not connected:
-        return records
-    # An instance that died cannot write "disconnected": trust the bus for who is alive.
-    held = await services.bus.held(connected)
-    return [
-        _without_dead_owner(r) if r.media.connected and r.call_connection_id not in held else r
-        for r in records
-    ]
+    return await services.operations.list()
 
 
 class AudioStopped(BaseModel):
@@ -116,19 +118,11 @@ class AudioStopped(BaseModel):
     responses={**_ERRORS, 504: {"description": "The owning instance did not answer in time"}},
 )
 async def stop_audio(call_connection_id: CallId, services: ServicesDep) -> AudioStopped:
-    await _known_call(services, call_connection_id)
-    try:
-        reply = await services.bus.request(call_connection_id, "stop_audio", timeout_s=5.0)
-    except NoMediaOwner as exc:
-        raise ApiError(409, "no_media_socket", "no instance holds the call's media") from exc
-    except CommandTimeout as exc:
-        raise ApiError(504, "media_owner_timeout", "the media owner did not answer") from exc
-    except CommandFailed as exc:
-        raise ApiError(409, exc.code, str(exc)) from exc
+    stopped = await services.operations.stop_audio(call_connection_id)
     return AudioStopped(
         call_connection_id=call_connection_id,
-        instance_id=reply.instance_id,
-        dropped_frames=int(reply.result.get("dropped_frames", 0)),
+        instance_id=stopped.instance_id,
+        dropped_frames=stopped.dropped_frames,
     )
 
 
@@ -136,7 +130,7 @@ async def stop_audio(call_connection_id: CallId, services: ServicesDep) -> Audio
     "/{call_connection_id}", summary="One call", response_model=CallRecord, responses=_ERRORS
 )
 async def get_call(call_connection_id: CallId, services: ServicesDep) -> CallRecord:
-    return await _known_call(services, call_connection_id)
+    return await services.operations.get(call_connection_id)
 
 
 @router.post(
@@ -149,28 +143,8 @@ async def get_call(call_connection_id: CallId, services: ServicesDep) -> CallRec
 async def place_call(body: PlaceCallRequest, services: ServicesDep) -> CallRecord:
     media = MediaOptions.from_settings(services.settings)
     if body.media is not None:
-        o = body.media
-        media = MediaOptions(
-            audio_format=o.audio_format or media.audio_format,
-            channel=o.channel or media.channel,
-            start_on_connect=media.start_on_connect
-            if o.start_media_streaming is None
-            else o.start_media_streaming,
-            bidirectional=media.bidirectional if o.bidirectional is None else o.bidirectional,
-            dtmf=media.dtmf if o.dtmf is None else o.dtmf,
-        )
-    try:
-        placed = await services.control.create(body.target, body.source_caller_id, media)
-    except CallControlError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from exc
-    record = await services.store.update(
-        placed.call_connection_id,
-        record_changes.new_outbound_call(
-            placed.call_connection_id, body.target, body.source_caller_id, placed.correlation_id
-        ),
-    )
-    assert record is not None
-    return record
+        media = body.media.applied_to(media)
+    return await services.operations.place(body.target, body.source_caller_id, media)
 
 
 @router.post(
@@ -181,13 +155,8 @@ async def place_call(body: PlaceCallRequest, services: ServicesDep) -> CallRecor
     responses=_ERRORS,
 )
 async def start_media(call_connection_id: CallId, services: ServicesDep) -> ActionAccepted:
-    record = await _known_call(services, call_connection_id)
-    _require_connected(record)
-    if record.media_state in (MediaState.ACTIVE, MediaState.STARTING):
-        raise ApiError(
-            409, "media_already_active", f"media streaming is {record.media_state.value}"
-        )
-    return await _media_action(services, record, MediaState.STARTING)
+    record = await services.operations.start_media(call_connection_id)
+    return ActionAccepted(call_connection_id=call_connection_id, action="start_media", call=record)
 
 
 @router.post(
@@ -198,11 +167,8 @@ async def start_media(call_connection_id: CallId, services: ServicesDep) -> Acti
     responses=_ERRORS,
 )
 async def stop_media(call_connection_id: CallId, services: ServicesDep) -> ActionAccepted:
-    record = await _known_call(services, call_connection_id)
-    _require_connected(record)
-    if record.media_state not in (MediaState.ACTIVE, MediaState.STARTING):
-        raise ApiError(409, "media_not_active", f"media streaming is {record.media_state.value}")
-    return await _media_action(services, record, MediaState.STOPPING)
+    record = await services.operations.stop_media(call_connection_id)
+    return ActionAccepted(call_connection_id=call_connection_id, action="stop_media", call=record)
 
 
 @router.delete(
@@ -219,52 +185,5 @@ async def hang_up(
         bool, Query(description="Terminate the call for all participants")
     ] = False,
 ) -> ActionAccepted:
-    record = await _known_call(services, call_connection_id)
-    if record.connection_state is ConnectionState.DISCONNECTED:
-        raise ApiError(409, "call_ended", "the call has already ended")
-    try:
-        await services.control.hang_up(call_connection_id, for_everyone=for_everyone)
-    except CallControlError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from exc
-    updated = (
-        await services.store.update(call_connection_id, record_changes.hang_up_requested())
-        or record
-    )
-    return ActionAccepted(call_connection_id=call_connection_id, action="hang_up", call=updated)
-
-
-async def _known_call(services: ServicesDep, call_connection_id: str) -> CallRecord:
-    record = await services.store.get(call_connection_id)
-    if record is None:
-        raise ApiError(404, "call_not_found", f"no call {call_connection_id!r}")
-    return record
-
-
-def _without_dead_owner(record: CallRecord) -> CallRecord:
-    media = record.media.model_copy(update={"connected": False, "close_reason": "owner gone"})
-    return record.model_copy(update={"media": media})
-
-
-def _require_connected(record: CallRecord) -> None:
-    if record.connection_state is not ConnectionState.CONNECTED:
-        raise ApiError(409, "call_not_connected", f"the call is {record.connection_state.value}")
-
-
-async def _media_action(
-    services: ServicesDep, record: CallRecord, target: MediaState
-) -> ActionAccepted:
-    call_id = record.call_connection_id
-    await services.store.update(call_id, record_changes.media_requested(target))
-    try:
-        if target is MediaState.STARTING:
-            await services.control.start_media(call_id)
-        else:
-            await services.control.stop_media(call_id)
-    except CallControlError as exc:
-        await services.store.update(
-            call_id, record_changes.media_request_failed(record.media_state, str(exc))
-        )
-        raise ApiError(exc.status, exc.code, str(exc)) from exc
-    updated = await services.store.get(call_id) or record
-    action = "start_media" if target is MediaState.STARTING else "stop_media"
-    return ActionAccepted(call_connection_id=call_id, action=action, call=updated)
+    record = await services.operations.hang_up(call_connection_id, for_everyone=for_everyone)
+    return ActionAccepted(call_connection_id=call_connection_id, action="hang_up", call=record)

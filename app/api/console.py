@@ -60,17 +60,12 @@ async def console_asset(asset: str) -> FileResponse:
 
 
 @router.get("/api/console/config", summary="Console configuration", response_model=ConsoleConfig)
-async def console_config(request: Request, services: ServicesDep) -> ConsoleConfig:
+async def console_config(services: ServicesDep) -> ConsoleConfig:
+    # With the emulator as this app's ACS, the console offers to place test calls.
     return ConsoleConfig(
-        emulator=emulator_enabled(request),
+        emulator=services.emulator is not None,
         control_api_key_required=services.security.control_key is not None,
     )
-
-
-def emulator_enabled(request: Request) -> bool:
-    """True when this app's ACS is the embedded emulator (whoever starts it sets
-    `app.state.emulator`); the console then offers to place test calls."""
-    return getattr(request.app.state, "emulator", None) is not None
 
 
 async def require_stream_key(

@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
-from app.emulator import AcsEmulator
 from app.security.dependencies import ControlKeyDep
 
 router = APIRouter(prefix="/api/emulator", tags=["emulator"], dependencies=[ControlKeyDep])
@@ -36,7 +35,7 @@ class TestCallPlaced(BaseModel):
 async def place_test_call(
     request: Request, services: ServicesDep, body: TestCallRequest | None = None
 ) -> TestCallPlaced:
-    emulator: AcsEmulator | None = getattr(request.app.state, "emulator", None)
+    emulator = services.emulator
     if emulator is None:
         raise ApiError(404, "emulator_off", "test calls need the embedded ACS emulator")
     settings = services.settings  # pointed at the emulator, public URL included

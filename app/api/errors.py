@@ -1,6 +1,9 @@
 """HTTP errors: one exception type with a status, and handlers that always answer JSON.
 
 ApiError                 any error answered with `status` and `{"error": {code, message}}`
+CallOperationError       a control action the call's state refuses -> its `status` and `code`
+CallControlError         ACS refused or failed -> its `status` and `code`
+CallBusError             the call's media owner is gone (409), silent (504) or refused (409)
 StoreUnavailable         a shared call store (Redis) is unreachable -> 503 + Retry-After
 RequestValidationError   (FastAPI) -> 400 with the offending fields
 Exception                (anything else) -> 500 with no internals
@@ -16,7 +19,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.calls.call_bus import CallBusError, CommandFailed, CommandTimeout, NoMediaOwner
+from app.calls.control import CallControlError
+from app.calls.operations import CallOperationError
 from app.calls.store import StoreUnavailable
+from app.errors import error_body
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +39,25 @@ class ApiError(Exception):
         self.detail = detail
 
 
-def error_body(code: str, message: str, **detail: Any) -> dict[str, Any]:
-    """The JSON body of every error answer."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if detail:
-        body["detail"] = detail
-    return {"error": body}
-
-
 def install(app: FastAPI) -> None:
     """Register the JSON error handlers on `app`."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, **exc.detail), status_code=exc.status)
+
+    @app.exception_handler(CallOperationError)
+    async def _refused(request: Request, exc: CallOperationError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.status)
+
+    @app.exception_handler(CallControlError)
+    async def _acs_error(request: Request, exc: CallControlError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.status)
+
+    @app.exception_handler(CallBusError)
+    async def _bus_error(request: Request, exc: CallBusError) -> JSONResponse:
+        status, code, message = _bus_answer(exc)
+        return JSONResponse(error_body(code, message), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -77,3 +89,14 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
+
+
+def _bus_answer(exc: CallBusError) -> tuple[int, str, str]:
+    # Fixed messages: the bus's own name calls and timeouts, detail callers have no use for.
+    if isinstance(exc, NoMediaOwner):
+        return 409, "no_media_socket", "no instance holds the call's media"
+    if isinstance(exc, CommandTimeout):
+        return 504, "media_owner_timeout", "the media owner did not answer"
+    if isinstance(exc, CommandFailed):
+        return 409, exc.code, str(exc)
+    return 502, "media_owner_error", "the media owner failed"

@@ -38,17 +38,6 @@ def identifier(raw_id: str) -> dict[str, Any]:
     return {"kind": "unknown", "rawId": raw_id}
 
 
-def raw_id_of(model: dict[str, Any]) -> str:
-    """The raw id of an identifier model as the SDK sends it (rawId may be absent)."""
-    if isinstance(model.get("rawId"), str):
-        return str(model["rawId"])
-    if isinstance(model.get("phoneNumber"), dict):
-        return f"4:{model['phoneNumber'].get('value', '')}"
-    if isinstance(model.get("communicationUser"), dict):
-        return str(model["communicationUser"].get("id", ""))
-    return ""
-
-
 def callback_event(
     call: EmulatedCall,
     name: str,

@@ -49,13 +49,6 @@ class MediaSessions:
             if not self._sessions:
                 self._idle.set()
 
-    def for_call(self, call_connection_id: str) -> MediaSession | None:
-        """The live session of a call on this instance, if any."""
-        for session in self._sessions.values():
-            if session.call.call_connection_id == call_connection_id:
-                return session
-        return None
-
     async def close(self) -> None:
         """End every session and wait (bounded) for them to finish."""
         self._closing = True

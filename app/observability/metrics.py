@@ -22,10 +22,6 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 NAMESPACE = "acs_bridge"
-# Relay latency of one 20 ms frame: a few ms when healthy, hundreds when a backend stalls.
-RELAY_LATENCY_BUCKETS_S = (
-    0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5,
-)  # fmt: skip
 # Outbound frames queued for pacing (20 ms each): 4 is the default lead, 1500 is 30 s of audio.
 QUEUE_DEPTH_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 1500)
 HTTP_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -80,13 +76,6 @@ class Metrics:
             namespace=ns,
             registry=r,
             buckets=QUEUE_DEPTH_BUCKETS,
-        )
-        self.relay_latency = Histogram(
-            "media_relay_latency_seconds",
-            "Time from an audio frame's arrival to its relay",
-            namespace=ns,
-            registry=r,
-            buckets=RELAY_LATENCY_BUCKETS_S,
         )
         self.backend_errors = Counter(
             "backend_errors",
@@ -154,10 +143,6 @@ class Metrics:
     def observe_outbound_queue(self, frames: int) -> None:
         """Sample one session's outbound queue depth (once per flush)."""
         self.outbound_queue.observe(frames)
-
-    def observe_relay_latency(self, seconds: float) -> None:
-        """Record one relay latency; sample (e.g. one frame in 25), do not call per frame."""
-        self.relay_latency.observe(seconds)
 
     def backend_error(self, backend: str, count: int = 1) -> None:
         self.backend_errors.labels(backend).inc(count)
@@ -249,7 +234,3 @@ class SessionMetrics:
 
     def backend_reconnected(self) -> None:
         self._metrics.backend_reconnect(self._backend)
-
-    def observe_relay_latency(self, seconds: float) -> None:
-        """One sampled relay latency (e.g. one frame in 25)."""
-        self._metrics.observe_relay_latency(seconds)

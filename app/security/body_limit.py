@@ -19,7 +19,7 @@ from typing import NoReturn
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import error_body
+from app.errors import error_body
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
-from app.api.errors import error_body
+from app.errors import error_body
 from app.security.acs_tokens import Claims
 from app.security.errors import InvalidToken, KeySetUnavailable, SecurityError
 from app.security.service import Security

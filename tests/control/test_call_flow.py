@@ -5,34 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from app.emulator import AcsEmulator
-from tests.conftest import AppFactory, LiveApp
-
-
-async def _call_state(live: LiveApp, call_id: str, **expected: str) -> dict[str, object]:
-    """Poll the control API until the call's fields equal `expected` (callbacks are async)."""
-    body: dict[str, object] = {}
-    for _ in range(200):
-        response = await live.client.get(f"/api/calls/{call_id}")
-        if response.status_code == 200:
-            body = response.json()
-            if all(body.get(k) == v for k, v in expected.items()):
-                return body
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"call never reached {expected}: {body}")
-
-
-async def _answered_call(live: LiveApp, emulator: AcsEmulator) -> str:
-    delivery = await emulator.place_incoming_call(live.webhook_url, caller="+14255550123")
-    assert delivery.deliveries[0].status == 200, delivery.deliveries[0].body
-    call = await emulator.call_for_context(delivery.incoming_call_context)
-    assert call is not None
-    return call.call_connection_id
+from tests.conftest import AppFactory, LiveApp, answered_call, call_state
 
 
 async def test_incoming_call_is_answered_with_media_options_from_settings(
     live_app: LiveApp, emulator: AcsEmulator
 ) -> None:
-    call_id = await _answered_call(live_app, emulator)
+    call_id = await answered_call(live_app, emulator)
     body = emulator.calls[call_id].answer_body
     assert body is not None
     media = body["mediaStreamingOptions"]
@@ -59,42 +38,40 @@ async def test_media_settings_reach_the_answer(
         media_bidirectional=False,
         media_dtmf=True,
     ) as live:
-        call_id = await _answered_call(live, emulator)
+        call_id = await answered_call(live, emulator)
         media = emulator.calls[call_id].answer_body["mediaStreamingOptions"]  # type: ignore[index]
         assert media["audioFormat"] == "pcm24KMono"
         assert media["audioChannelType"] == "unmixed"
         assert media["startMediaStreaming"] is False
         assert media["enableBidirectional"] is False
         assert media["enableDtmfTones"] is True
-        await _call_state(live, call_id, connection_state="connected", media_state="disabled")
+        await call_state(live, call_id, connection_state="connected", media_state="disabled")
 
 
 async def test_full_call_lifecycle_through_callbacks_and_control_api(
     live_app: LiveApp, emulator: AcsEmulator
 ) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    record = await _call_state(
-        live_app, call_id, connection_state="connected", media_state="active"
-    )
+    call_id = await answered_call(live_app, emulator)
+    record = await call_state(live_app, call_id, connection_state="connected", media_state="active")
     assert record["caller"] == "4:+14255550123"
     assert record["direction"] == "inbound"
     assert record["correlation_id"] == emulator.calls[call_id].correlation_id
 
     stop = await live_app.client.post(f"/api/calls/{call_id}/media/stop")
     assert stop.status_code == 202, stop.text
-    await _call_state(live_app, call_id, media_state="stopped")
+    await call_state(live_app, call_id, media_state="stopped")
     assert emulator.calls[call_id].media_state == "inactive"
 
     start = await live_app.client.post(f"/api/calls/{call_id}/media/start")
     assert start.status_code == 202, start.text
-    await _call_state(live_app, call_id, media_state="active")
+    await call_state(live_app, call_id, media_state="active")
 
     listed = (await live_app.client.get("/api/calls")).json()
     assert [c["call_connection_id"] for c in listed] == [call_id]
 
     hang_up = await live_app.client.delete(f"/api/calls/{call_id}")
     assert hang_up.status_code == 202, hang_up.text
-    final = await _call_state(live_app, call_id, connection_state="disconnected")
+    final = await call_state(live_app, call_id, connection_state="disconnected")
     assert final["media_state"] == "stopped"
     events = final["recent_events"]
     assert isinstance(events, list)
@@ -106,10 +83,10 @@ async def test_full_call_lifecycle_through_callbacks_and_control_api(
 async def test_remote_hang_up_marks_the_call_disconnected(
     live_app: LiveApp, emulator: AcsEmulator
 ) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, connection_state="connected")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, connection_state="connected")
     await emulator.remote_hang_up(call_id)
-    await _call_state(live_app, call_id, connection_state="disconnected")
+    await call_state(live_app, call_id, connection_state="disconnected")
 
 
 async def test_duplicate_deliveries_answer_once(live_app: LiveApp, emulator: AcsEmulator) -> None:
@@ -157,15 +134,15 @@ async def test_outbound_call_is_placed_with_media_streaming(
     create_body = emulator.calls[call_id].answer_body
     assert create_body is not None
     assert create_body["mediaStreamingOptions"]["audioFormat"] == "pcm16KMono"
-    await _call_state(live_app, call_id, connection_state="connected")
+    await call_state(live_app, call_id, connection_state="connected")
 
 
 async def test_failed_media_start_is_kept_with_its_details(
     live_app: LiveApp, emulator: AcsEmulator
 ) -> None:
     emulator.fail_next_media_start("initialWebSocketConnectionFailed")
-    call_id = await _answered_call(live_app, emulator)
-    record = await _call_state(live_app, call_id, media_state="failed")
+    call_id = await answered_call(live_app, emulator)
+    record = await call_state(live_app, call_id, media_state="failed")
     failure = record["media_failure"]
     assert isinstance(failure, dict)
     assert failure["status_details"] == "initialWebSocketConnectionFailed"

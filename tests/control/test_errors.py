@@ -10,8 +10,15 @@ import pytest
 from app.emulator import AcsEmulator
 from app.main import create_app
 from app.server import bind_socket, serve_in_background
-from tests.conftest import CONTROL_API_KEY, AppFactory, LiveApp, app_settings
-from tests.control.test_call_flow import _answered_call, _call_state
+from app.services import Services
+from tests.conftest import (
+    CONTROL_API_KEY,
+    AppFactory,
+    LiveApp,
+    answered_call,
+    app_settings,
+    call_state,
+)
 
 
 async def test_unknown_call_is_404_without_asking_acs(
@@ -22,6 +29,7 @@ async def test_unknown_call_is_404_without_asking_acs(
         ("POST", "/api/calls/nope/media/start"),
         ("POST", "/api/calls/nope/media/stop"),
         ("DELETE", "/api/calls/nope"),
+        ("POST", "/api/calls/nope/audio/stop"),
     ]:
         response = await live_app.client.request(method, path)
         assert response.status_code == 404, (method, path)
@@ -30,38 +38,72 @@ async def test_unknown_call_is_404_without_asking_acs(
 
 
 async def test_start_on_active_stream_is_409(live_app: LiveApp, emulator: AcsEmulator) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, media_state="active")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
     response = await live_app.client.post(f"/api/calls/{call_id}/media/start")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "media_already_active"
 
 
 async def test_stop_on_stopped_stream_is_409(live_app: LiveApp, emulator: AcsEmulator) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, media_state="active")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
     assert (await live_app.client.post(f"/api/calls/{call_id}/media/stop")).status_code == 202
-    await _call_state(live_app, call_id, media_state="stopped")
+    await call_state(live_app, call_id, media_state="stopped")
     response = await live_app.client.post(f"/api/calls/{call_id}/media/stop")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "media_not_active"
 
 
+async def test_actions_on_an_ended_call_are_409_without_asking_acs(
+    live_app: LiveApp, emulator: AcsEmulator
+) -> None:
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, connection_state="connected")
+    await emulator.remote_hang_up(call_id)
+    await call_state(live_app, call_id, connection_state="disconnected")
+    asked = len(emulator.requests)
+    hang_up = await live_app.client.delete(f"/api/calls/{call_id}")
+    assert hang_up.status_code == 409
+    assert hang_up.json() == {
+        "error": {"code": "call_ended", "message": "the call has already ended"}
+    }
+    start = await live_app.client.post(f"/api/calls/{call_id}/media/start")
+    assert start.status_code == 409
+    assert start.json() == {
+        "error": {"code": "call_not_connected", "message": "the call is disconnected"}
+    }
+    assert len(emulator.requests) == asked
+
+
+async def test_stop_audio_without_a_media_socket_is_409(
+    start_app: AppFactory, emulator: AcsEmulator
+) -> None:
+    async with start_app(media_start_on_answer=False) as live:
+        call_id = await answered_call(live, emulator)
+        await call_state(live, call_id, connection_state="connected")
+        response = await live.client.post(f"/api/calls/{call_id}/audio/stop")
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": {"code": "no_media_socket", "message": "no instance holds the call's media"}
+    }
+
+
 async def test_acs_conflict_maps_to_409_and_restores_state(
     live_app: LiveApp, emulator: AcsEmulator
 ) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, media_state="active")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
     emulator.add_fault("stopMediaStreaming", status=409)
     response = await live_app.client.post(f"/api/calls/{call_id}/media/stop")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "conflict"
-    await _call_state(live_app, call_id, media_state="active")
+    await call_state(live_app, call_id, media_state="active")
 
 
 async def test_acs_failure_maps_to_502(live_app: LiveApp, emulator: AcsEmulator) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, media_state="active")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
     emulator.add_fault("stopMediaStreaming", status=400, error_code="8501")
     response = await live_app.client.post(f"/api/calls/{call_id}/media/stop")
     assert response.status_code == 502
@@ -73,8 +115,8 @@ async def test_acs_failure_maps_to_502(live_app: LiveApp, emulator: AcsEmulator)
 async def test_acs_not_found_on_hang_up_maps_to_404(
     live_app: LiveApp, emulator: AcsEmulator
 ) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, connection_state="connected")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, connection_state="connected")
     emulator.add_fault("hangup", status=404)
     response = await live_app.client.delete(f"/api/calls/{call_id}")
     assert response.status_code == 404
@@ -103,8 +145,8 @@ async def test_answer_failure_is_502_and_a_retry_answers(
 async def test_transient_acs_errors_are_retried_by_the_sdk(
     live_app: LiveApp, emulator: AcsEmulator
 ) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, media_state="active")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
     emulator.add_fault("stopMediaStreaming", status=503, retry_after=0.01)
     response = await live_app.client.post(f"/api/calls/{call_id}/media/stop")
     assert response.status_code == 202
@@ -112,14 +154,17 @@ async def test_transient_acs_errors_are_retried_by_the_sdk(
 
 async def test_without_acs_settings_calls_are_placed_through_the_embedded_emulator() -> None:
     sock = bind_socket()
-    app = create_app(app_settings(sock.getsockname()[1], None))
+    settings = app_settings(sock.getsockname()[1], None)
+    app = create_app(settings)
     async with (
-        serve_in_background(app, sock=sock) as server,
+        serve_in_background(app, sock=sock, settings=settings) as server,
         httpx.AsyncClient(base_url=server.base_url, headers={"X-API-Key": CONTROL_API_KEY}) as c,
     ):
         response = await c.post("/api/calls", json={"target": "+14255550123"})
         assert response.status_code == 201, response.text
-        assert app.state.emulator.calls[response.json()["call_connection_id"]]
+        services: Services = app.state.services
+        assert services.emulator is not None  # the lifespan started one as the app's ACS
+        assert services.emulator.calls[response.json()["call_connection_id"]]
 
 
 @pytest.mark.parametrize(
@@ -144,8 +189,8 @@ async def test_invalid_place_call_bodies_are_400(
 async def test_concurrent_control_requests_do_not_500(
     live_app: LiveApp, emulator: AcsEmulator
 ) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, media_state="active")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
     responses = await asyncio.gather(
         *(live_app.client.post(f"/api/calls/{call_id}/media/stop") for _ in range(4))
     )

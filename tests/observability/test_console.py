@@ -11,6 +11,7 @@ import pytest
 
 from app.api.console import WEB_DIR
 from app.calls.models import CallRecord
+from app.emulator import AcsEmulator
 from app.server import serve_in_background
 from tests.observability.conftest import observed_app, services_of, settings_with
 
@@ -70,8 +71,7 @@ async def test_config_reports_no_emulator_and_no_key_by_default() -> None:
 
 
 async def test_config_reports_the_emulator_and_the_key_when_set() -> None:
-    app = observed_app(settings_with(control_api_key=KEY))
-    app.state.emulator = object()  # what create_app stores when the emulator is the ACS
+    app = observed_app(settings_with(control_api_key=KEY), emulator=AcsEmulator())
     async with serve_in_background(app) as server, httpx.AsyncClient(base_url=server.base_url) as c:
         config = (await c.get("/api/console/config")).json()
     assert config["emulator"] is True

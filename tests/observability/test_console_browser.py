@@ -8,16 +8,13 @@ Stand-in control routes record what the page sends; the real call flow is tested
 
 from __future__ import annotations
 
-import os
 import tempfile
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import pytest
 from fastapi import APIRouter, Header, Request
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from app.calls.models import (
     CallRecord,
@@ -27,48 +24,14 @@ from app.calls.models import (
     MediaState,
     utcnow,
 )
+from app.emulator import AcsEmulator
 from app.security.dependencies import ControlKeyDep
 from app.server import serve_in_background
 from tests.observability.conftest import observed_app, services_of, settings_with
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 KEY = "browser-test-key"
 SCREENSHOT = Path(tempfile.gettempdir()) / "acs-bridge-console.png"
 HOSTILE_NAME = '<img src=x onerror="window.pwned=1"> Ada & Co'
-
-
-def chromium_path() -> str:
-    """`CHROMIUM_PATH`, which must name an executable: a missing browser fails, never skips."""
-    path = os.environ.get("CHROMIUM_PATH", "")
-    if not path:
-        pytest.fail(
-            "CHROMIUM_PATH is not set: run the tests with ./scripts/test, which finds a browser, "
-            "or set CHROMIUM_PATH to a Chromium or Chrome executable",
-            pytrace=False,
-        )
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        pytest.fail(f"CHROMIUM_PATH={path} is not an executable file", pytrace=False)
-    return path
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    executable = chromium_path()
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 def stand_in_control(received: list[dict[str, Any]]) -> APIRouter:
@@ -199,8 +162,8 @@ async def test_place_test_call_is_offered_only_with_the_emulator(browser: Browse
         await expect(page.locator("#empty")).to_be_visible()
         await page.close()
 
-    with_emulator = observed_app(None, stand_in_control(received))
-    with_emulator.state.emulator = object()  # as create_app(emulator=...) marks it
+    # Never started: the stand-in answers for it; the console only asks whether there is one.
+    with_emulator = observed_app(None, stand_in_control(received), emulator=AcsEmulator())
     async with serve_in_background(with_emulator) as server:
         page = await browser.new_page()
         await page.goto(server.base_url)

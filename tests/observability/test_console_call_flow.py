@@ -12,9 +12,6 @@ from app.embedded_acs import embedded_acs
 from app.main import create_app
 from app.server import bind_socket, serve_in_background
 from app.settings import Settings
-from tests.observability.test_console_browser import browser
-
-__all__ = ["browser"]
 
 KEY = "console-flow-key"
 SCREENSHOT = Path(tempfile.gettempdir()) / "acs-bridge-console-call.png"
@@ -26,7 +23,7 @@ async def test_console_places_a_call_and_stops_its_stream(browser: Browser) -> N
     settings = Settings(_env_file=None, control_api_key=KEY)
     async with embedded_acs(settings, public_base_url=local) as acs:
         app = create_app(acs.settings, emulator=acs.emulator)
-        async with serve_in_background(app, sock=sock) as server:
+        async with serve_in_background(app, sock=sock, settings=acs.settings) as server:
             page = await browser.new_page()
             await page.goto(server.base_url + "/")
             # The live stream needs the control key: the page asks for it first.

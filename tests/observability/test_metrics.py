@@ -13,7 +13,6 @@ EXPECTED_NAMES = (
     "acs_bridge_media_malformed_frames_total",
     "acs_bridge_media_dropped_frames_total",
     "acs_bridge_media_outbound_queue_frames_bucket",
-    "acs_bridge_media_relay_latency_seconds_bucket",
     "acs_bridge_backend_errors_total",
     "acs_bridge_backend_reconnects_total",
     "acs_bridge_http_requests_total",
@@ -42,7 +41,6 @@ def populated() -> Metrics:
     metrics.media_session_started()
     metrics.add_frames(in_=1, out=1, malformed=1, dropped=1)
     metrics.observe_outbound_queue(3)
-    metrics.observe_relay_latency(0.004)
     metrics.backend_error("echo")
     metrics.backend_reconnect("websocket")
     metrics.observe_http("GET", "/healthz", 200, 0.001)
@@ -118,15 +116,3 @@ def test_session_counts_itself_once_however_often_it_ends() -> None:
     assert value(metrics, "acs_bridge_media_sessions_active") == 0
     assert value(metrics, "acs_bridge_media_sessions_total") == 1
     assert value(metrics, "acs_bridge_media_frames_total", direction="in") == 10
-
-
-def test_relay_latency_buckets_span_one_to_five_hundred_ms() -> None:
-    metrics = Metrics()
-    metrics.observe_relay_latency(0.0008)
-    metrics.observe_relay_latency(0.25)
-    metrics.observe_relay_latency(0.9)
-    name = "acs_bridge_media_relay_latency_seconds_bucket"
-    assert value(metrics, name, le="0.001") == 1
-    assert value(metrics, name, le="0.3") == 2
-    assert value(metrics, name, le="0.5") == 2
-    assert value(metrics, name, le="+Inf") == 3

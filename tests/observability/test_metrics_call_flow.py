@@ -6,8 +6,7 @@ import asyncio
 import re
 
 from app.emulator import AcsEmulator
-from tests.conftest import LiveApp, media_client
-from tests.control.test_call_flow import _answered_call, _call_state
+from tests.conftest import LiveApp, answered_call, call_state, media_client
 
 
 def _value(text: str, metric: str) -> float:
@@ -16,8 +15,8 @@ def _value(text: str, metric: str) -> float:
 
 
 async def test_metrics_follow_a_call(live_app: LiveApp, emulator: AcsEmulator) -> None:
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, media_state="active")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
     stream = media_client(emulator).streams[call_id]
     await stream.wait_for(lambda s: len(s.audio_received) >= 60, timeout=5)
     await asyncio.sleep(1.2)  # media counters are flushed about once a second
@@ -29,7 +28,7 @@ async def test_metrics_follow_a_call(live_app: LiveApp, emulator: AcsEmulator) -
     assert 'route="/api/callbacks"' in during
 
     assert (await live_app.client.delete(f"/api/calls/{call_id}")).status_code == 202
-    await _call_state(live_app, call_id, connection_state="disconnected")
+    await call_state(live_app, call_id, connection_state="disconnected")
     after = ""
     for _ in range(100):
         after = (await live_app.client.get("/metrics")).text

@@ -15,7 +15,7 @@ from app.backends.realtime import create_azure_backend, create_openai_backend
 from app.emulator import AcsEmulator
 from app.emulator.media_client import MediaStream, StreamScript, tone
 from tests.conftest import AppFactory, LiveApp, StreamFactory, media_client
-from tests.control.test_call_flow import _answered_call, _call_state
+from tests.conftest import answered_call, call_state
 from tests.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
 
 
@@ -87,8 +87,8 @@ async def test_an_answered_call_greets_the_caller_and_hears_them(
         media_audio_format="pcm24KMono",
         realtime_greeting="Welcome the caller to Contoso.",
     ) as live:
-        call_id = await _answered_call(live, emulator)
-        await _call_state(live, call_id, media_state="active")
+        call_id = await answered_call(live, emulator)
+        await call_state(live, call_id, media_state="active")
         session = await fake.session()
         greeting = await session.wait_for_event("response.create")
         await session.start_response("resp_1")

@@ -6,8 +6,7 @@ import asyncio
 
 from app.emulator import AcsEmulator
 from app.emulator.media_client import StreamScript, tone
-from tests.conftest import AppFactory, LiveApp, StreamFactory, load_corpus
-from tests.control.test_call_flow import _call_state
+from tests.conftest import AppFactory, LiveApp, StreamFactory, call_state, load_corpus
 from tests.redis.conftest import RedisServer
 
 
@@ -45,7 +44,7 @@ async def test_callbacks_media_and_control_split_between_instances(
         assert call is not None
         call_id = call.call_connection_id
         # Callbacks went to instance a; instance b sees the same state.
-        await _call_state(b, call_id, connection_state="connected")
+        await call_state(b, call_id, connection_state="connected")
 
         # ACS's media socket lands on b; the state shows b holds it, seen from a.
         script = StreamScript(audio=tone(16000, 2.0))

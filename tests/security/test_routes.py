@@ -19,11 +19,12 @@ from tests.conftest import (
     CONTROL_API_KEY,
     AppFactory,
     LiveApp,
+    answered_call,
     app_settings,
+    call_state,
     load_corpus,
     ws_url,
 )
-from tests.control.test_call_flow import _answered_call, _call_state
 
 CALLBACK = load_corpus("callback_events/pysdk_e2e_media_CallConnected.json")
 
@@ -135,9 +136,10 @@ async def test_rotated_acs_keys_are_picked_up(signer: TokenSigner) -> None:
     async with AcsEmulator(token_source=rotating) as emu:
         emu.resource_id = signer.audience
         sock = bind_socket()
-        app = create_app(app_settings(sock.getsockname()[1], emu, jwks_min_refresh_s=0))
+        settings = app_settings(sock.getsockname()[1], emu, jwks_min_refresh_s=0)
+        app = create_app(settings)
         async with (
-            serve_in_background(app, sock=sock) as server,
+            serve_in_background(app, sock=sock, settings=settings) as server,
             httpx.AsyncClient(base_url=server.base_url) as client,
         ):
             for _ in range(2):
@@ -162,11 +164,11 @@ async def test_secrets_never_reach_the_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # DEBUG: websockets and uvicorn log raw headers there
     install_log_redaction(handlers=[caplog.handler])  # as the service's logging setup does
-    call_id = await _answered_call(live_app, emulator)
-    await _call_state(live_app, call_id, media_state="active")
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
     await live_app.client.post("/api/calls/unknown/media/stop")
     await live_app.client.delete(f"/api/calls/{call_id}")
-    await _call_state(live_app, call_id, connection_state="disconnected")
+    await call_state(live_app, call_id, connection_state="disconnected")
     contexts = [
         r.body["incomingCallContext"] for r in emulator.requests if r.path.endswith(":answer")
     ]

@@ -39,13 +39,22 @@ async def test_settings_turn_on_each_check() -> None:
     assert security.eventgrid is not None
 
 
-async def test_the_http_session_is_closed_with_the_stack() -> None:
-    settings = Settings(_env_file=None, acs_resource_id=AUDIENCE)
-    async with AsyncExitStack() as stack:
-        security = await build_security(settings, stack)
-        assert security.acs_tokens is not None
-        keys = security.acs_tokens.keys
-    assert keys._session.closed
+async def test_the_http_session_is_closed_with_the_stack(signer: TokenSigner) -> None:
+    server = JwksServer(signer.jwks)
+    await server.start()
+    try:
+        settings = Settings(
+            _env_file=None, acs_resource_id=AUDIENCE, acs_jwks_url=server.url, jwks_min_refresh_s=0
+        )
+        async with AsyncExitStack() as stack:
+            security = await build_security(settings, stack)
+            assert security.acs_tokens is not None
+            keys = security.acs_tokens.keys
+            assert await keys.get_key(signer.kid)  # fetched over the session
+        with pytest.raises(RuntimeError, match="Session is closed"):
+            await keys.get_key("a-rotated-key")  # an unknown key id would refetch the set
+    finally:
+        await server.stop()
 
 
 async def test_entra_tokens_are_accepted_in_v1_and_v2_issuer_forms(

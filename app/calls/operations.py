@@ -1,0 +1,155 @@
+"""What the control API does to calls: checks their state, asks ACS or the media owner, records it.
+
+CallOperationError          base: `status` is the HTTP status the edge answers with
+├── UnknownCall             404  no call with this id in the store
+└── ActionRefused           409  the call is not in a state for this action (`code` says why)
+
+ACS failures surface as `CallControlError` (app/calls/control.py) and media owner failures as
+`CallBusError` (app/calls/call_bus.py); the edge answers all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.calls import record_changes
+from app.calls.call_bus import CallBus
+from app.calls.control import CallControl, CallControlError, MediaOptions
+from app.calls.models import CallRecord, ConnectionState, MediaState
+from app.calls.store import CallStore
+
+
+class CallOperationError(Exception):
+    status = 500
+    code = "call_operation_error"
+
+
+class UnknownCall(CallOperationError):
+    status = 404
+    code = "call_not_found"
+
+    def __init__(self, call_connection_id: str) -> None:
+        super().__init__(f"no call {call_connection_id!r}")
+
+
+class ActionRefused(CallOperationError):
+    status = 409
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStop:
+    """The media owner dropped the call's queued audio."""
+
+    instance_id: str
+    dropped_frames: int
+
+
+class CallOperations:
+    """The control API's actions on calls, over the store, ACS and the call bus."""
+
+    def __init__(self, store: CallStore, control: CallControl, bus: CallBus) -> None:
+        self._store = store
+        self._control = control
+        self._bus = bus
+
+    async def list(self) -> list[CallRecord]:
+        """Every call, with media sockets held by dead instances shown as disconnected."""
+        records = await self._store.list()
+        connected = [r.call_connection_id for r in records if r.media.connected]
+        if not connected:
+            return records
+        # An instance that died cannot write "disconnected": trust the bus for who is alive.
+        held = await self._bus.held(connected)
+        return [
+            _without_dead_owner(r) if r.media.connected and r.call_connection_id not in held else r
+            for r in records
+        ]
+
+    async def get(self, call_connection_id: str) -> CallRecord:
+        """The call's record; UnknownCall if there is none."""
+        record = await self._store.get(call_connection_id)
+        if record is None:
+            raise UnknownCall(call_connection_id)
+        return record
+
+    async def place(
+        self, target: str, source_caller_id: str | None, media: MediaOptions
+    ) -> CallRecord:
+        """Ask ACS to call `target` and record the outbound call."""
+        placed = await self._control.create(target, source_caller_id, media)
+        record = await self._store.update(
+            placed.call_connection_id,
+            record_changes.new_outbound_call(
+                placed.call_connection_id, target, source_caller_id, placed.correlation_id
+            ),
+        )
+        assert record is not None
+        return record
+
+    async def start_media(self, call_connection_id: str) -> CallRecord:
+        """Ask ACS to start the call's media streaming; the record says it is starting."""
+        record = await self._connected_call(call_connection_id)
+        if record.media_state in (MediaState.ACTIVE, MediaState.STARTING):
+            raise ActionRefused(
+                "media_already_active", f"media streaming is {record.media_state.value}"
+            )
+        return await self._media_request(record, MediaState.STARTING)
+
+    async def stop_media(self, call_connection_id: str) -> CallRecord:
+        """Ask ACS to stop the call's media streaming; the record says it is stopping."""
+        record = await self._connected_call(call_connection_id)
+        if record.media_state not in (MediaState.ACTIVE, MediaState.STARTING):
+            raise ActionRefused(
+                "media_not_active", f"media streaming is {record.media_state.value}"
+            )
+        return await self._media_request(record, MediaState.STOPPING)
+
+    async def hang_up(self, call_connection_id: str, *, for_everyone: bool) -> CallRecord:
+        """Ask ACS to hang up (for everyone, or only the bridge) and record the request."""
+        record = await self.get(call_connection_id)
+        if record.connection_state is ConnectionState.DISCONNECTED:
+            raise ActionRefused("call_ended", "the call has already ended")
+        await self._control.hang_up(call_connection_id, for_everyone=for_everyone)
+        updated = await self._store.update(call_connection_id, record_changes.hang_up_requested())
+        return updated or record
+
+    async def stop_audio(self, call_connection_id: str) -> AudioStop:
+        """Have the instance holding the call's media socket drop its queued audio (barge-in)."""
+        await self.get(call_connection_id)
+        reply = await self._bus.request(call_connection_id, "stop_audio")
+        return AudioStop(
+            instance_id=reply.instance_id,
+            dropped_frames=int(reply.result.get("dropped_frames", 0)),
+        )
+
+    async def _connected_call(self, call_connection_id: str) -> CallRecord:
+        record = await self.get(call_connection_id)
+        if record.connection_state is not ConnectionState.CONNECTED:
+            raise ActionRefused(
+                "call_not_connected", f"the call is {record.connection_state.value}"
+            )
+        return record
+
+    async def _media_request(self, record: CallRecord, target: MediaState) -> CallRecord:
+        call_id = record.call_connection_id
+        await self._store.update(call_id, record_changes.media_requested(target))
+        try:
+            if target is MediaState.STARTING:
+                await self._control.start_media(call_id)
+            else:
+                await self._control.stop_media(call_id)
+        except CallControlError as exc:
+            await self._store.update(
+                call_id, record_changes.media_request_failed(record.media_state, str(exc))
+            )
+            raise
+        return await self._store.get(call_id) or record
+
+
+def _without_dead_owner(record: CallRecord) -> CallRecord:
+    media = record.media.model_copy(update={"connected": False, "close_reason": "owner gone"})
+    return record.model_copy(update={"media": media})
