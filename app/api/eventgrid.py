@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
-from app.calls.control import CallControlError
 from app.calls.deliveries import EventParseError, load_json_array, parse_grid_events
 from app.security.dependencies import EventGridClaimsDep
 
@@ -53,8 +52,6 @@ async def incoming_call(
         outcome = await services.intake.handle_grid_events(events)
     except EventParseError as exc:
         raise ApiError(400, "invalid_event", str(exc)) from exc
-    except CallControlError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from exc
     if outcome.validation_response is not None:
         return JSONResponse({"validationResponse": outcome.validation_response})
     return JSONResponse(
