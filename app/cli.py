@@ -10,7 +10,6 @@ import uvicorn
 import uvloop
 from fastapi import FastAPI
 
-from app.demo import DemoFailed, run_demo
 from app.main import production_app
 from app.server import uvicorn_config
 from app.settings import ConfigurationError, Settings, load_settings
@@ -68,6 +67,9 @@ def _demo(backend: str | None, seconds: float | None) -> int:
     except ConfigurationError as exc:
         print(f"acs-bridge: cannot start: {exc}", file=sys.stderr)
         return 2
+    # The demo brings the emulator (aiohttp, numpy, soxr): not imported by `serve`.
+    from app.demo import DemoFailed, run_demo
+
     try:
         uvloop.run(run_demo(settings, seconds=seconds))
     except DemoFailed as exc:

@@ -6,13 +6,12 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from app.api import callbacks, calls, console, errors, eventgrid, health, media, metrics
 from app.api import emulator as emulator_routes
-from app.embedded_acs import embedded_acs
-from app.emulator import AcsEmulator
 from app.media.asgi_channels import RawChannelsMiddleware
 from app.observability.http_metrics import HttpMetricsMiddleware
 from app.observability.logging import configure_logging
@@ -23,6 +22,9 @@ from app.security.startup import check_secure_configuration
 from app.services import build_services
 from app.settings import ConfigurationError, Settings, load_settings
 from app.shutdown import ShutdownSignal
+
+if TYPE_CHECKING:  # the emulator is imported only when it runs
+    from app.emulator import AcsEmulator
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,10 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
         async with AsyncExitStack() as stack:
             live_settings, live_emulator = settings, emulator
             if emulator is None and not settings.acs_configured:
+                # Imported only here: the emulator (aiohttp, numpy, soxr) is no part of a
+                # service with a real ACS resource.
+                from app.embedded_acs import embedded_acs
+
                 acs = await stack.enter_async_context(
                     embedded_acs(settings, public_base_url=f"http://127.0.0.1:{settings.port}")
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.backends.catalog import BackendFactory, open_backend_factory
 from app.calls.acs_client import open_acs_client
@@ -14,13 +15,15 @@ from app.calls.operations import CallOperations
 from app.calls.store import CallStore
 from app.calls.store_factory import open_call_storage
 from app.calls.write_behind import StateWriter
-from app.emulator import AcsEmulator
 from app.media.live_sessions import MediaSessions
 from app.observability.console_feed import EventHub
 from app.observability.metrics import Metrics
 from app.observability.observed_store import ObservedCallStore
 from app.security.service import Security, build_security
 from app.settings import Settings
+
+if TYPE_CHECKING:  # the emulator is imported only when it runs
+    from app.emulator import AcsEmulator
 
 
 @dataclass

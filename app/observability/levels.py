@@ -6,10 +6,9 @@ skips the rest: per frame it costs a clock comparison.
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Callable
-
-import numpy as np
 
 LEVEL_INTERVAL_S = 0.2
 _FULL_SCALE = 32768.0
@@ -20,6 +19,9 @@ def pcm16_rms(pcm: bytes) -> float:
     usable = len(pcm) - len(pcm) % 2
     if usable <= 0:
         return 0.0
+    # Imported on first use (a few times a second while a console watches): a service nobody
+    # watches and that resamples nothing never loads numpy.
+    np = importlib.import_module("numpy")
     samples = np.frombuffer(pcm, dtype="<i2", count=usable // 2).astype(np.float32)
     return min(float(np.sqrt(np.mean(samples * samples))) / _FULL_SCALE, 1.0)
 

@@ -14,8 +14,14 @@ from app.backends.catalog import BackendFactory, backend_factory
 from app.backends.realtime import create_azure_backend, create_openai_backend
 from app.emulator import AcsEmulator
 from app.emulator.media_client import MediaStream, StreamScript, tone
-from tests.conftest import AppFactory, LiveApp, StreamFactory, media_client
-from tests.conftest import answered_call, call_state
+from tests.conftest import (
+    AppFactory,
+    LiveApp,
+    StreamFactory,
+    answered_call,
+    call_state,
+    media_client,
+)
 from tests.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
 
 
