@@ -114,6 +114,11 @@ def parse_echo(message: bytes, body_b64: bytes) -> EchoedFrame | None:
     return EchoedFrame(call_index, seq, intact)
 
 
+def is_audio_data(message: bytes) -> bool:
+    """True for a message carrying audio data (whatever its content)."""
+    return _DATA_FIELD.search(message) is not None
+
+
 def is_stop_audio(message: bytes) -> bool:
     """True for an outbound StopAudio message."""
     return _STOP_AUDIO.search(message) is not None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidState
 
-from bench.acs_frames import FRAME_MS, CallFrames, is_stop_audio, parse_echo
+from bench.acs_frames import FRAME_MS, CallFrames, is_audio_data, is_stop_audio, parse_echo
 from bench.load_config import LoadConfig
 
 FRAME_S = FRAME_MS / 1000
@@ -31,8 +31,10 @@ class WorkerResult:
     corrupt: int = 0
     unmarked: int = 0
     stop_audio: int = 0
+    audio_out: int = 0  # unmarked AudioData received in the measured window
     latencies_ms: bytes = b""
     lateness_ms: bytes = b""
+    first_audio_ms: bytes = b""  # per call: first frame sent -> first unmarked AudioData
 
 
 class CallStream:
@@ -50,6 +52,8 @@ class CallStream:
         self.lateness = array("d")
         self.closed_early: str | None = None
         self.counts = WorkerResult()
+        self.window = (0.0, 0.0)  # monotonic start and end of the measured window
+        self.first_audio_at: float | None = None
 
     def send_frame(self, seq: int, due: float, wall_time: float) -> None:
         """Write frame `seq` (due at monotonic `due`) and note how late it left.
@@ -93,6 +97,8 @@ class CallStream:
                         counts.stop_audio += 1
                     else:
                         counts.unmarked += 1
+                        if is_audio_data(message):
+                            self._audio_out(now)
                     continue
                 if frame.call_index != index or not 0 <= frame.seq < total:
                     counts.misrouted += 1
@@ -109,6 +115,14 @@ class CallStream:
         except ConnectionClosed as exc:
             if self.closed_early is None:
                 self.closed_early = f"call {self.index}: closed by server: {exc}"
+
+    def _audio_out(self, now: float) -> None:
+        """Audio the server sent of its own (not an echo of ours)."""
+        if self.first_audio_at is None:
+            self.first_audio_at = now
+        start, end = self.window
+        if start <= now < end:
+            self.counts.audio_out += 1
 
     async def close(self) -> None:
         """Close the socket (normal closure), giving the server a moment to answer."""
@@ -127,6 +141,10 @@ class CallStream:
         result.corrupt += counts.corrupt
         result.unmarked += counts.unmarked
         result.stop_audio += counts.stop_audio
+        result.audio_out += counts.audio_out
+        if self.first_audio_at is not None and self.sent_at[0] > 0:
+            first = array("d", [(self.first_audio_at - self.sent_at[0]) * 1000.0])
+            result.first_audio_ms += first.tobytes()
         result.latencies_ms += self.latencies.tobytes()
         result.lateness_ms += self.lateness.tobytes()
         if self.closed_early is not None:

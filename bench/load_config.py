@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,12 @@ class LoadConfig:
     connect_timeout_s: float = 10.0
     server_pid: int | None = None
     server_cpu: int | None = None  # the core the server is pinned to, for its busy time
+    # "echo": the server sends each frame back (matched by marker); "audio": it sends audio of
+    # its own (a model's), counted as frames out, matched to nothing.
+    expect: Literal["echo", "audio"] = "echo"
+    # Helper processes on the load generator's cores (the fake Realtime service): their CPU
+    # is reported and not counted as other load.
+    helper_pids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.calls < 1:

@@ -20,6 +20,8 @@ FRAME_LATE_LIMIT_PCT = 0.1
 # Above this share of its core the load generator itself adds latency to what it measures.
 LOADGEN_CPU_LIMIT_PCT = 85.0
 P99_LIMIT_MS = 60.0
+# "audio" runs: audio out in the window may fall short of audio in by edge effects only.
+AUDIO_SHORTFALL_LIMIT_PCT = 1.0
 # CPU on the measured cores not spent by the server / load generator (other processes, kernel
 # network work): above this share of a core the numbers are disturbed.
 OTHER_LOAD_LIMIT_PCT = 10.0
@@ -96,6 +98,28 @@ class LoadReport:
     server: ServerUsage | None
     connect_errors: list[str] = field(default_factory=list)
     closed_early: list[str] = field(default_factory=list)
+    expect: str = "echo"  # "audio": the server talks back with audio of its own (LoadConfig)
+    audio_out: int = 0  # unmarked AudioData received in the window
+    first_audio_ms: Percentiles = field(default_factory=Percentiles)
+    helper_cpu_pct: float = 0.0
+    warmup_s: float = 0.0
+
+    @property
+    def audio_started_late(self) -> bool:
+        """An "audio" run whose window opened before every call was talking back."""
+        first = self.first_audio_ms
+        return self.expect == "audio" and (
+            first.count < self.calls_connected or first.max > self.warmup_s * 1000.0
+        )
+
+    @property
+    def frames_out(self) -> int:
+        """Frames the server sent in the window: echoes, or its own audio."""
+        return self.frames_echoed + self.audio_out
+
+    @property
+    def has_echo_latency(self) -> bool:
+        return self.expect == "echo"
 
     @property
     def schedule_kept(self) -> bool:
@@ -117,14 +141,18 @@ class LoadReport:
     @property
     def passed(self) -> bool:
         """Every call connected and stayed up, nothing lost or mangled, p99 echo < 60 ms."""
+        if self.expect == "audio":
+            # No echo to time; the model must have spoken (almost) as much as it heard.
+            timely = self.audio_out > 0 and self.loss_pct <= AUDIO_SHORTFALL_LIMIT_PCT
+        else:
+            timely = self.lost == 0 and self.latency_ms.p99 < P99_LIMIT_MS
         return (
             self.calls_connected == self.calls
             and not self.closed_early
-            and self.lost == 0
             and self.misrouted == 0
             and self.corrupt == 0
             and self.frames_sent > 0
-            and self.latency_ms.p99 < P99_LIMIT_MS
+            and timely
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +160,7 @@ class LoadReport:
         data["schedule_kept"] = self.schedule_kept
         data["quiet"] = self.quiet
         data["passed"] = self.passed
+        data["frames_out"] = self.frames_out
         return data
 
     def render(self) -> str:
@@ -141,16 +170,37 @@ class LoadReport:
             f"target         {self.url}",
             f"calls          {self.calls_connected}/{self.calls} connected, "
             f"{self.seconds:g} s measured, {self.sample_rate} Hz, {self.procs} process(es)",
-            f"frames         sent {self.frames_sent}, echoed {self.frames_echoed}, "
-            f"lost {self.lost} ({self.loss_pct:.3f} %)",
-            f"echo latency   p50 {lat.p50:.2f} ms, p90 {lat.p90:.2f} ms, p99 {lat.p99:.2f} ms, "
-            f"max {lat.max:.2f} ms",
+        ]
+        if self.expect == "audio":
+            first = self.first_audio_ms
+            lines += [
+                f"frames         sent {self.frames_sent}, audio back {self.audio_out} (the "
+                f"server's own, not echoes), short {self.lost} ({self.loss_pct:.3f} %)",
+                "echo latency   n/a (the audio is the model's, not an echo); first outbound "
+                f"audio after the first frame sent: p50 {first.p50:.1f} ms, p99 {first.p99:.1f} "
+                f"ms, max {first.max:.1f} ms ({first.count} calls)",
+            ]
+        else:
+            lines += [
+                f"frames         sent {self.frames_sent}, echoed {self.frames_echoed}, "
+                f"lost {self.lost} ({self.loss_pct:.3f} %)",
+                f"echo latency   p50 {lat.p50:.2f} ms, p90 {lat.p90:.2f} ms, "
+                f"p99 {lat.p99:.2f} ms, max {lat.max:.2f} ms",
+            ]
+        lines += [
             f"anomalies      duplicates {self.duplicates}, misrouted {self.misrouted}, "
-            f"corrupt {self.corrupt}, unmarked {self.unmarked}, stop_audio {self.stop_audio}",
+            f"corrupt {self.corrupt}, unmarked {self.unmarked}"
+            f"{' (the audio back, whole run)' if self.expect == 'audio' else ''}, "
+            f"stop_audio {self.stop_audio}",
             f"sender slip    p50 {slip.p50:.2f} ms, p99 {slip.p99:.2f} ms, max {slip.max:.2f} ms, "
             f"{self.sends_frame_late} sends a frame late; "
             f"load generator CPU {self.loadgen_cpu_pct:.0f} % of its busiest core",
         ]
+        if self.helper_cpu_pct:
+            lines.append(
+                f"helper         fake Realtime service {self.helper_cpu_pct:.0f} % of a core "
+                "(on the load generator's cores)"
+            )
         if self.server is not None:
             srv = self.server
             lines.append(
@@ -178,6 +228,13 @@ class LoadReport:
                 f"of a core beyond our processes; limit {OTHER_LOAD_LIMIT_PCT:g} %): rerun on "
                 "a quiet machine"
             )
+        if self.audio_started_late:
+            lines.append(
+                f"WARNING        {self.first_audio_ms.count}/{self.calls_connected} calls talked "
+                f"back, the last {self.first_audio_ms.max:.0f} ms after its first frame: the "
+                f"window opened before all of them did (--warmup {self.warmup_s:g} s); raise "
+                "--warmup"
+            )
         if not self.schedule_kept:
             lines.append(
                 "WARNING        the load generator could NOT keep its 20 ms schedule "
@@ -185,7 +242,12 @@ class LoadReport:
                 f"sends a frame late, CPU <= {LOADGEN_CPU_LIMIT_PCT:g} %): these numbers "
                 "measure the generator too"
             )
-        lines.append(f"verdict        {'PASS' if self.passed else 'FAIL'} (p99 < 60 ms, no loss)")
+        bar = (
+            f"audio back, short <= {AUDIO_SHORTFALL_LIMIT_PCT:g} %"
+            if self.expect == "audio"
+            else "p99 < 60 ms, no loss"
+        )
+        lines.append(f"verdict        {'PASS' if self.passed else 'FAIL'} ({bar})")
         return "\n".join(lines)
 
 
@@ -196,17 +258,21 @@ def build_report(
     loadgen_cpu_pct: float,
     server: ServerSamples | None,
     loadgen_cores_other_pct: float = 0.0,
+    helper_cpu_pct: float = 0.0,
 ) -> LoadReport:
     """Merge the workers' results with the server's /proc readings over the window."""
     sent = sum(r.frames_sent for r in results)
     lateness = b"".join(r.lateness_ms for r in results)
     echoed = sum(r.frames_echoed for r in results)
+    audio_out = sum(r.audio_out for r in results)
     connected = sum(r.calls_connected for r in results)
+    # Echo runs: every frame sent must come back. Audio runs: as much audio must come back.
+    lost = sent - echoed if config.expect == "echo" else max(0, sent - audio_out)
     usage = None
     if server is not None and config.server_pid is not None:
         idle, start, end = server.idle, server.start, server.end
         cpu_s = end.cpu_s - start.cpu_s
-        frames = sent + echoed
+        frames = sent + echoed + audio_out
         usage = ServerUsage(
             pid=config.server_pid,
             cpu_s=cpu_s,
@@ -233,8 +299,8 @@ def build_report(
         procs=config.procs,
         frames_sent=sent,
         frames_echoed=echoed,
-        lost=sent - echoed,
-        loss_pct=100.0 * (sent - echoed) / sent if sent else 0.0,
+        lost=lost,
+        loss_pct=100.0 * lost / sent if sent else 0.0,
         duplicates=sum(r.duplicates for r in results),
         misrouted=sum(r.misrouted for r in results),
         corrupt=sum(r.corrupt for r in results),
@@ -248,4 +314,9 @@ def build_report(
         server=usage,
         connect_errors=[e for r in results for e in r.connect_errors],
         closed_early=[e for r in results for e in r.closed_early],
+        expect=config.expect,
+        audio_out=audio_out,
+        first_audio_ms=Percentiles.of(b"".join(r.first_audio_ms for r in results)),
+        helper_cpu_pct=helper_cpu_pct,
+        warmup_s=config.warmup_s,
     )

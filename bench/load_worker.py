@@ -62,6 +62,9 @@ async def _run_worker(
     conn.send(("ready", len(calls), result.connect_errors[:5]))
     message = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
     t0, wall0 = float(message[1]), float(message[2])
+    window_start = t0 + config.warmup_s
+    for call in calls:
+        call.window = (window_start, window_start + config.seconds)
 
     # Nothing allocated per frame forms cycles; a collection pause would only show up as slip.
     gc.collect()

@@ -81,6 +81,7 @@ def run_load(config: LoadConfig) -> LoadReport:
         probe.loadgen_cpu_pct(config.seconds),
         probe.server_samples(idle),
         probe.loadgen_cores_other_pct(config.seconds),
+        probe.helper_cpu_pct(config.seconds),
     )
 
 
@@ -91,6 +92,8 @@ class _WindowProbe:
         self._server_pid = config.server_pid
         self._server_cpu = config.server_cpu
         self._worker_pids = worker_pids
+        self._helper_pids = config.helper_pids
+        self._helpers: list[float] = []
         self._server: list[procstat.ProcSample] = []
         self._core: list[float] = []
         self._workers: list[list[float]] = []
@@ -109,6 +112,7 @@ class _WindowProbe:
         if self._server_cpu is not None:
             self._core.append(procstat.core_busy_seconds(self._server_cpu))
         self._workers.append([procstat.cpu_seconds(pid) for pid in self._worker_pids])
+        self._helpers.append(sum(procstat.cpu_seconds(pid) for pid in self._helper_pids))
         self._own_busy.append(sum(procstat.core_busy_seconds(c) for c in self._own_cores))
 
     def server_samples(self, idle: procstat.ProcSample | None) -> ServerSamples | None:
@@ -122,8 +126,16 @@ class _WindowProbe:
         if len(self._workers) != 2 or len(self._own_busy) != 2:
             return 0.0
         used = sum(self._workers[1]) - sum(self._workers[0])
+        if len(self._helpers) == 2:
+            used += self._helpers[1] - self._helpers[0]
         busy = self._own_busy[1] - self._own_busy[0]
         return max(0.0, 100.0 * (busy - used) / window_s)
+
+    def helper_cpu_pct(self, window_s: float) -> float:
+        """CPU of the helper processes over the window, % of one core."""
+        if len(self._helpers) != 2:
+            return 0.0
+        return 100.0 * (self._helpers[1] - self._helpers[0]) / window_s
 
     def loadgen_cpu_pct(self, window_s: float) -> float:
         if len(self._workers) != 2:

@@ -2,6 +2,8 @@
 
     uv run python -m bench.run --calls 100 --seconds 20
     uv run python -m bench.run --find-max --seconds 10
+    uv run python -m bench.run --servers floor baseline service --baseline-rev HEAD~1 --repeat 3
+    uv run python -m bench.run --servers service realtime
 
 Each server is started fresh for each load run, pinned with `taskset` to `--server-core`;
 this process and the load generator's workers run on the other cores. Prints markdown tables
@@ -11,6 +13,8 @@ and writes the full results as JSON under `bench/results/`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -22,16 +26,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.baseline import BaselineError, baseline_checkout
 from bench.load_config import LoadConfig
 from bench.load_report import LoadReport
 from bench.loadgen import run_load
-from bench.servers import SERVERS, RunningServer, ServerSpec, running_server
+from bench.servers import FAKE_REALTIME, SERVERS, RunningServer, ServerSpec, running_server
 from bench.tables import (
     Run,
     comparison_table,
     find_max_table,
     max_calls_table,
     median_cpu_us_per_frame,
+    medians_table,
 )
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -47,12 +53,33 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"need at least 2 usable cores including --server-core (have {cores})")
     loadgen_cores = {c for c in cores if c != args.server_core}
     os.sched_setaffinity(0, loadgen_cores)  # inherited by the load generator's workers
+    args.fake_cpus = {args.fake_core} if args.fake_core is not None else loadgen_cores
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = args.out / f"{stamp}-{'find-max' if args.find_max else f'{args.calls}calls'}"
-    specs = [SERVERS[name] for name in args.servers]
+    if "baseline" in args.servers and not args.baseline_rev:
+        sys.exit("--servers baseline needs --baseline-rev REV (a git revision of this repo)")
+    with contextlib.ExitStack() as stack:
+        specs = [SERVERS[name] for name in args.servers]
+        summary: dict[str, Any] = {}
+        if "baseline" in args.servers:
+            try:
+                checkout = stack.enter_context(baseline_checkout(args.baseline_rev))
+            except BaselineError as exc:
+                sys.exit(str(exc))
+            summary["baseline"] = {"rev": checkout.rev, "commit": checkout.commit}
+            print(f"baseline: {checkout.rev} = {checkout.commit}", file=sys.stderr, flush=True)
+            specs = [
+                dataclasses.replace(s, python=str(checkout.python)) if s.name == "baseline" else s
+                for s in specs
+            ]
+        code = _run(args, specs, out_dir, summary)
+    return code
 
+
+def _run(
+    args: argparse.Namespace, specs: list[ServerSpec], out_dir: Path, summary: dict[str, Any]
+) -> int:
     runs: list[Run] = []
-    summary: dict[str, Any] = {}
     if args.find_max:
         steps = [int(step) for step in args.steps.split(",")]
         maxima = {spec.name: _find_max(spec, steps, args, out_dir, runs) for spec in specs}
@@ -66,16 +93,32 @@ def main(argv: list[str] | None = None) -> int:
             for spec in specs:
                 runs.append(Run(spec.name, _measure(spec, args.calls, args, out_dir)))
         medians = {spec.name: median_cpu_us_per_frame(runs, spec.name) for spec in specs}
-        print(comparison_table(runs, medians.get("floor")))
+        print(comparison_table(runs, medians.get("floor")), end="\n\n")
+        print(medians_table(runs, medians))
         summary["median_cpu_us_per_frame"] = medians
-        summary["cpu_ratio"] = _cpu_ratio(medians)
-        if summary["cpu_ratio"] is not None:
-            print(
-                f"\nservice / floor CPU per frame (median of {args.repeat}): "
-                f"{summary['cpu_ratio']:.2f}x (target <= 1.00x)"
+        summary["cpu_ratio"] = _ratio(medians, "service", "floor")
+        summary["ratios"] = {
+            f"{a}/{b}": _ratio(medians, a, b)
+            for a, b in (
+                ("service", "floor"),
+                ("baseline", "floor"),
+                ("service", "baseline"),
+                ("realtime", "service"),
+                ("realtime", "floor"),
             )
+            if _ratio(medians, a, b) is not None
+        }
+        print()
+        for label, ratio in summary["ratios"].items():
+            target = " (target <= 1.00x)" if label == "service/floor" else ""
+            print(f"{label} CPU per frame (medians of {args.repeat}): {ratio:.2f}x{target}")
         ok = summary["cpu_ratio"] is None or summary["cpu_ratio"] <= 1.0
     for run in runs:
+        if run.report.audio_started_late:
+            print(
+                f"\nWARNING: in the {run.server} run at {run.report.calls} calls not every call "
+                "talked back before the measured window: raise --warmup."
+            )
         if not run.report.schedule_kept:
             print(
                 f"\nWARNING: the load generator fell behind its schedule in the {run.server} run "
@@ -92,7 +135,17 @@ def main(argv: list[str] | None = None) -> int:
 def _measure(spec: ServerSpec, calls: int, args: argparse.Namespace, out_dir: Path) -> LoadReport:
     """One fresh server, one load run against it."""
     log = out_dir / f"{spec.name}-{calls}.log"
-    with running_server(spec, args.server_core, log, _env(args.service_env, spec)) as server:
+    with contextlib.ExitStack() as stack:
+        env = _env(args.service_env, spec)
+        helpers: tuple[int, ...] = ()
+        if spec.fake_realtime:
+            fake_log = out_dir / f"{spec.name}-{calls}.fake-realtime.log"
+            fake = stack.enter_context(
+                running_server(FAKE_REALTIME, None, fake_log, cpus=args.fake_cpus)
+            )
+            env.setdefault("OPENAI_BASE_URL", f"http://127.0.0.1:{fake.port}/v1")
+            helpers = (fake.pid,)
+        server = stack.enter_context(running_server(spec, args.server_core, log, env))
         time.sleep(_SETTLE_S)
         config = LoadConfig(
             url=server.ws_url,
@@ -104,6 +157,8 @@ def _measure(spec: ServerSpec, calls: int, args: argparse.Namespace, out_dir: Pa
             deflate=args.deflate,
             server_pid=server.pid,
             server_cpu=server.core,
+            expect=spec.expect,
+            helper_pids=helpers,
         )
         profiler = _start_profiler(args, server, out_dir, calls)
         report = run_load(config)
@@ -161,7 +216,8 @@ def _start_profiler(
 
 
 def _env(pairs: list[str], spec: ServerSpec) -> dict[str, str]:
-    if spec.name != "service":
+    """`--service-env` settings, over the spec's own, for the service kinds."""
+    if not spec.app:
         return {}
     env: dict[str, str] = {}
     for pair in pairs:
@@ -172,11 +228,11 @@ def _env(pairs: list[str], spec: ServerSpec) -> dict[str, str]:
     return env
 
 
-def _cpu_ratio(medians: dict[str, float | None]) -> float | None:
-    service, floor = medians.get("service"), medians.get("floor")
-    if service is None or not floor:
+def _ratio(medians: dict[str, float | None], over: str, under: str) -> float | None:
+    top, bottom = medians.get(over), medians.get(under)
+    if top is None or not bottom:
         return None
-    return round(service / floor, 3)
+    return round(top / bottom, 3)
 
 
 def _service_ok_max(maxima: dict[str, tuple[int, str]]) -> bool:
@@ -188,11 +244,19 @@ def _service_ok_max(maxima: dict[str, tuple[int, str]]) -> bool:
 def _document(args: argparse.Namespace, runs: list[Run], summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "command": " ".join(sys.argv),
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": {k: _jsonable(v) for k, v in vars(args).items()},
         "machine": _machine(),
         "summary": summary,
         "runs": [{"server": r.server, **r.report.to_dict()} for r in runs],
     }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set):
+        return sorted(value)
+    return value
 
 
 def _machine() -> dict[str, Any]:
@@ -230,7 +294,15 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra setting for the service (repeatable)",
+        help="setting for service, baseline and realtime, over the bench's defaults (repeatable)",
+    )
+    parser.add_argument(
+        "--baseline-rev", help="git revision the `baseline` server runs (e.g. HEAD~1, main)"
+    )
+    parser.add_argument(
+        "--fake-core",
+        type=int,
+        help="core for the fake Realtime service (default: the load generator's cores)",
     )
     parser.add_argument(
         "--profile",

@@ -13,15 +13,28 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
-# The service's settings for the benchmark: the echo backend, no Azure, no call limit in the
-# way. Everything else stays at its production default (uvloop, httptools, INFO logs).
+# The service's settings for the benchmark: the echo backend, no call limit in the way, an
+# unreachable ACS resource and a public origin (so that it does not start its embedded ACS
+# emulator), no ACS token check (the load generator cannot pass it), WARNING logs. Everything
+# else stays at its production default (uvloop, httptools). `--service-env` overrides these.
 SERVICE_ENV: Final = {
     "MEDIA_BACKEND": "echo",
     "ECHO_DELAY_MS": "0",
     "MAX_CONCURRENT_CALLS": "100000",
+    "ACS_CONNECTION_STRING": "endpoint=http://127.0.0.1:9/;accesskey=QUJDRA==",
+    "PUBLIC_BASE_URL": "http://127.0.0.1",
     "ALLOW_INSECURE_DEVELOPMENT": "true",
+    "LOG_LEVEL": "WARNING",
+}
+# The Realtime path: a 16 kHz call, a 24 kHz model (the service resamples both ways), served
+# by bench.fake_realtime (OPENAI_BASE_URL is set per run to the fake's port).
+REALTIME_ENV: Final = {
+    **{k: v for k, v in SERVICE_ENV.items() if k != "ECHO_DELAY_MS"},
+    "MEDIA_BACKEND": "openai",
+    "MEDIA_AUDIO_FORMAT": "pcm16KMono",
+    "OPENAI_API_KEY": "bench-key",
 }
 # Only these are inherited, so no ACS_*, REDIS_URL or OPENAI_* of the caller's shell leaks in.
 _INHERITED_ENV: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
@@ -37,21 +50,29 @@ class ServerSpec:
     module: str
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    app: bool = False  # the service (any revision): `--service-env` applies
+    python: str | None = None  # the interpreter (None: this one); the baseline has its own
+    fake_realtime: bool = False  # needs bench.fake_realtime running, at OPENAI_BASE_URL
+    expect: Literal["echo", "audio"] = "echo"  # what the load generator gets back
 
     def command(self, port: int) -> list[str]:
         """The command line, without pinning."""
         args = [arg.replace("{port}", str(port)) for arg in self.args]
-        return [sys.executable, "-m", self.module, *args]
+        return [self.python or sys.executable, "-m", self.module, *args]
 
 
-SERVICE = ServerSpec(
-    "service", "app.cli", ("serve", "--host", "127.0.0.1", "--port", "{port}"), SERVICE_ENV
+_SERVE = ("serve", "--host", "127.0.0.1", "--port", "{port}")
+_HOST_PORT = ("--host", "127.0.0.1", "--port", "{port}")
+SERVICE = ServerSpec("service", "app.cli", _SERVE, SERVICE_ENV, app=True)
+# The service of another git revision (bench.baseline sets `python` to its own venv's).
+BASELINE = ServerSpec("baseline", "app.cli", _SERVE, SERVICE_ENV, app=True)
+REALTIME = ServerSpec(
+    "realtime", "app.cli", _SERVE, REALTIME_ENV, app=True, fake_realtime=True, expect="audio"
 )
-FLOOR = ServerSpec("floor", "bench.floor_server", ("--host", "127.0.0.1", "--port", "{port}"))
-FASTAPI_RELAY = ServerSpec(
-    "fastapi", "bench.fastapi_relay", ("--host", "127.0.0.1", "--port", "{port}")
-)
-SERVERS: Final = {spec.name: spec for spec in (FLOOR, FASTAPI_RELAY, SERVICE)}
+FLOOR = ServerSpec("floor", "bench.floor_server", _HOST_PORT)
+FASTAPI_RELAY = ServerSpec("fastapi", "bench.fastapi_relay", _HOST_PORT)
+FAKE_REALTIME = ServerSpec("fake-realtime", "bench.fake_realtime", _HOST_PORT)
+SERVERS: Final = {spec.name: spec for spec in (FLOOR, FASTAPI_RELAY, SERVICE, BASELINE, REALTIME)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +95,21 @@ class ServerStartError(RuntimeError):
 
 @contextlib.contextmanager
 def running_server(
-    spec: ServerSpec, core: int | None, log_path: Path, extra_env: dict[str, str] | None = None
+    spec: ServerSpec,
+    core: int | None,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    cpus: set[int] | None = None,
 ) -> Iterator[RunningServer]:
-    """Run `spec` pinned to `core` (taskset) until the block exits; output goes to `log_path`."""
+    """Run `spec` pinned to `core` (taskset) until the block exits; output goes to `log_path`.
+
+    `cpus` pins it to a set of cores instead (a helper beside the load generator)."""
     port = free_port()
     command = spec.command(port)
-    if core is not None:
+    if cpus:
+        command = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *command]
+    elif core is not None:
         command = ["taskset", "-c", str(core), *command]
     env = {key: os.environ[key] for key in _INHERITED_ENV if key in os.environ}
     env.update(spec.env)

@@ -30,10 +30,10 @@ def comparison_table(runs: Sequence[Run], floor_us_per_frame: float | None) -> s
         ratio = "-"
         if srv is not None and floor_us_per_frame:
             ratio = f"{srv.cpu_us_per_frame / floor_us_per_frame:.2f}x"
+        p50, p99 = _latency(rep)
         rows.append(
             f"| {run.server} | {rep.calls_connected}/{rep.calls} | "
-            f"{rep.frames_sent + rep.frames_echoed} | {rep.loss_pct:.3f} | "
-            f"{rep.latency_ms.p50:.2f} | {rep.latency_ms.p99:.2f} | "
+            f"{rep.frames_sent}+{rep.frames_out} | {rep.loss_pct:.3f} | {p50} | {p99} | "
             f"{_num(srv.cpu_us_per_frame if srv else None)} | {ratio} | "
             f"{_num(srv.cpu_pct if srv else None, 0)} | "
             f"{_num(srv.rss_per_call_kib if srv else None, 0)} | {rep.slip_ms.p99:.2f} | "
@@ -54,7 +54,7 @@ def find_max_table(runs: Sequence[Run]) -> str:
         rep, srv = run.report, run.report.server
         rows.append(
             f"| {run.server} | {rep.calls} | {_verdict(rep)} | {rep.loss_pct:.3f} | "
-            f"{rep.latency_ms.p99:.2f} | {_num(srv.cpu_us_per_frame if srv else None)} | "
+            f"{_latency(rep)[1]} | {_num(srv.cpu_us_per_frame if srv else None)} | "
             f"{_num(srv.cpu_pct if srv else None, 0)} | {rep.loadgen_cpu_pct:.0f} | "
             f"{rep.slip_ms.p99:.2f} |"
         )
@@ -73,6 +73,34 @@ def max_calls_table(maxima: dict[str, tuple[int, str]]) -> str:
     return "\n".join(rows)
 
 
+def medians_table(runs: Sequence[Run], medians: dict[str, float | None]) -> str:
+    """Per server: the median CPU per frame over its runs, as ratios to floor, baseline and
+    service (the echo path) when they ran too."""
+    references = [name for name in ("floor", "baseline", "service") if medians.get(name)]
+    header = "| server | runs | CPU us/frame (median) | min - max |" + "".join(
+        f" vs {name} |" for name in references
+    )
+    rows = [header, "|---|---:|---:|---:|" + "---:|" * len(references)]
+    for name, median in medians.items():
+        values = [
+            r.report.server.cpu_us_per_frame for r in runs if r.server == name and r.report.server
+        ]
+        spread = f"{min(values):.1f} - {max(values):.1f}" if values else "-"
+        ratios = "".join(
+            f" {median / ref:.2f}x |" if median is not None and (ref := medians[other]) else " - |"
+            for other in references
+        )
+        rows.append(f"| {name} | {len(values)} | {_num(median)} | {spread} |{ratios}")
+    first = [r.report for r in runs if r.report.expect == "audio" and r.report.first_audio_ms.count]
+    if first:
+        p50 = statistics.median(rep.first_audio_ms.p50 for rep in first)
+        rows.append(
+            f"\n(audio runs: no echo latency; first outbound audio after a call's first frame, "
+            f"median p50 {p50:.1f} ms)"
+        )
+    return "\n".join(rows)
+
+
 def median_cpu_us_per_frame(runs: Sequence[Run], server: str) -> float | None:
     """The median CPU per frame of `server`'s runs (None without /proc readings)."""
     values = [
@@ -81,8 +109,16 @@ def median_cpu_us_per_frame(runs: Sequence[Run], server: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _latency(report: LoadReport) -> tuple[str, str]:
+    """Echo latency p50 and p99, or n/a where the server's audio is not an echo."""
+    if not report.has_echo_latency:
+        return "n/a", "n/a"
+    return f"{report.latency_ms.p50:.2f}", f"{report.latency_ms.p99:.2f}"
+
+
 def _verdict(report: LoadReport) -> str:
     notes = [] if report.schedule_kept else ["loadgen late"]
+    notes += ["audio started late"] if report.audio_started_late else []
     notes += [] if report.quiet else ["noisy"]
     verdict = "PASS" if report.passed else "FAIL"
     return f"{verdict} ({', '.join(notes)})" if notes else verdict
