@@ -20,15 +20,10 @@ Job = Coroutine[Any, Any, None]
 
 
 class BackendFeed(Generic[T]):
-    """Runs `handle(item)` for each delivered item, in order, one at a time."""
+    """Runs `handle(item)` for each delivered item, in order, one at a time, after `first`."""
 
-    def __init__(
-        self,
-        handle: Callable[[T], Job],
-        queue: DropOldestQueue[T],
-        on_error: Callable[[Exception], None],
-    ) -> None:
-        self._handle = handle
+    def __init__(self, queue: DropOldestQueue[T], on_error: Callable[[Exception], None]) -> None:
+        self._handle: Callable[[T], Job] = _not_started
         self._queue = queue
         self._on_error = on_error  # may raise to end the session
         self._in_flight: Job | None = None
@@ -39,21 +34,29 @@ class BackendFeed(Generic[T]):
     def queued(self) -> int:
         return len(self._queue)
 
+    def start(self, handle: Callable[[T], Job], first: Job) -> None:
+        """Run `first` (the backend's open), then `handle` each item delivered from now on."""
+        self._handle = handle
+        self._step(first)
+
     def deliver(self, item: T) -> bool:
         """Hand `item` on now, or queue it behind earlier work; True when a frame was dropped."""
         if self._busy or self._in_flight is not None or len(self._queue):
             dropped = self._queue.put(item)
             self._wakeup.set()
             return dropped
+        self._step(self._handle(item))
+        return False
+
+    def _step(self, job: Job) -> None:
         try:
-            rest = eager.step(self._handle(item))
+            rest = eager.step(job)
         except Exception as exc:
             self._on_error(exc)
-            return False
+            return
         if rest is not None:
             self._in_flight = rest
             self._wakeup.set()
-        return False
 
     def close(self) -> None:
         """Drop a call still in flight (the session is over; its task was cancelled)."""
@@ -81,3 +84,7 @@ class BackendFeed(Generic[T]):
                 self._on_error(exc)
             finally:
                 self._busy = False
+
+
+def _not_started(item: object) -> Job:
+    raise RuntimeError("BackendFeed.deliver before start")

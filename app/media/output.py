@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from app.backends.base import BackendEvent
 from app.media.pacing import OutboundPacer
@@ -27,12 +28,13 @@ class SessionOutput:
         self._on_event = on_event
         self._on_end = on_end
 
-    async def play(self, pcm: bytes, *, playback_id: str | None = None) -> None:
+    def play(self, pcm: bytes, *, playback_id: str | None = None) -> Coroutine[Any, Any, None]:
+        """`MediaOutput.play`: the pacer's own coroutine, not one wrapped around it (per frame)."""
         if not self._enabled:
-            return  # the stream is not bidirectional: ACS would reject outbound audio
+            return _nothing()  # the stream is not bidirectional: ACS would reject outbound audio
         if self._converter is not None:
             pcm = self._converter.process(pcm)
-        await self._pacer.play(pcm, playback_id)
+        return self._pacer.play(pcm, playback_id)
 
     def stop_audio(self) -> None:
         if self._enabled:
@@ -53,3 +55,7 @@ class SessionOutput:
     @property
     def queued_frames(self) -> int:
         return self._pacer.queued_frames
+
+
+async def _nothing() -> None:
+    return None

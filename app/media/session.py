@@ -46,7 +46,7 @@ from app.calls.store import CallStore, StoreUnavailable
 from app.calls.write_behind import StateWriter
 from app.media import session_record
 from app.media.asgi_channels import raw_channels
-from app.media.feed import BackendFeed, Job
+from app.media.feed import BackendFeed
 from app.media.inbound import InboundStream, Opened, SessionEnd, Skipped, StreamEnded
 from app.media.inbound_queue import DropOldestQueue
 from app.media.outbound_socket import OutboundSocket
@@ -81,16 +81,6 @@ class SessionState(Enum):
     RUNNING = "running"  # the socket is served (see `InboundStream.state` for the stream's)
     ENDING = "ending"  # the backend and the socket are being closed
     ENDED = "ended"
-
-
-@dataclass(frozen=True, slots=True)
-class _OpenBackend:
-    """The first item of the feed: open the backend before any event reaches it."""
-
-    metadata: AudioMetadata
-
-
-_FeedItem = InboundEvent | _OpenBackend
 
 
 @dataclass(slots=True)
@@ -143,10 +133,10 @@ class MediaSession:
         self._backend_factory = backend_factory
         self._clock = clock
         self._inbound = InboundStream(settings.media_max_message_bytes, self.stats)
-        self._queue: DropOldestQueue[_FeedItem] = DropOldestQueue(
+        self._queue: DropOldestQueue[InboundEvent] = DropOldestQueue(
             settings.media_inbound_queue_frames
         )
-        self._feed = BackendFeed(self._handle, self._queue, self._backend_failed)
+        self._feed = BackendFeed(self._queue, self._backend_failed)
         self._last_inbound = clock()
         self._watchdog = Watchdog(
             idle_s=settings.media_idle_timeout_s,
@@ -271,15 +261,9 @@ class MediaSession:
             on_event=self._on_backend_event,
             on_end=lambda reason: self.end(f"backend ended the session: {reason}", BACKEND_FAILED),
         )
-        self._media = _Media(stream, backend, pacer, output, {})
-        self._feed.deliver(_OpenBackend(metadata))
-
-    def _handle(self, item: _FeedItem) -> Job:
-        media = self._media
-        assert media is not None  # nothing is fed before the media exists
-        if isinstance(item, _OpenBackend):
-            return self._open_backend(media, item.metadata)
-        return media.backend.receive(item)
+        self._media = media = _Media(stream, backend, pacer, output, {})
+        # The backend is opened first; events that arrive meanwhile queue behind its open.
+        self._feed.start(backend.receive, self._open_backend(media, metadata))
 
     async def _open_backend(self, media: _Media, metadata: AudioMetadata) -> None:
         context = CallContext(

@@ -11,9 +11,9 @@ from app.backends.base import AudioIn, CallContext, StreamFormat
 from app.backends.recorder import RecorderBackend, wav_header
 from app.emulator.media_client import StreamScript, tone
 from app.media import eager
+from tests.backends.realtime.conftest import FakeOutput
 from tests.conftest import AppFactory
 from tests.media.conftest import StreamFactory
-from tests.realtime.conftest import FakeOutput
 
 
 def _read_wav(path: Path) -> tuple[int, bytes]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from app.backends.base import AudioIn, DtmfIn
 from app.media.feed import BackendFeed
@@ -33,7 +35,7 @@ async def test_calls_that_need_not_wait_run_on_the_spot() -> None:
     async def handle(item: AudioIn) -> None:
         handled.append(int.from_bytes(item.pcm, "little"))
 
-    feed = BackendFeed(handle, DropOldestQueue[AudioIn](10), on_error=_raise)
+    feed = started(handle, DropOldestQueue[AudioIn](10), _raise)
     for index in range(3):
         feed.deliver(frame(index))
         assert handled == list(range(index + 1))  # before any task ran
@@ -50,7 +52,7 @@ async def test_a_call_that_waits_is_finished_by_run_and_later_items_queue_in_ord
             await gate.wait()
         handled.append(index)
 
-    feed = BackendFeed(handle, DropOldestQueue[AudioIn](10), on_error=_raise)
+    feed = started(handle, DropOldestQueue[AudioIn](10), _raise)
     runner = asyncio.create_task(feed.run())
     for index in range(5):
         feed.deliver(frame(index))
@@ -65,6 +67,32 @@ async def test_a_call_that_waits_is_finished_by_run_and_later_items_queue_in_ord
         await runner
 
 
+async def test_nothing_is_handled_before_the_first_job_has_finished() -> None:
+    gate = asyncio.Event()
+    handled: list[int] = []
+
+    async def open_backend() -> None:
+        await gate.wait()
+
+    async def handle(item: AudioIn) -> None:
+        handled.append(int.from_bytes(item.pcm, "little"))
+
+    feed = BackendFeed(DropOldestQueue[AudioIn](10), _raise)
+    feed.start(handle, open_backend())
+    runner = asyncio.create_task(feed.run())
+    feed.deliver(frame(0))
+    feed.deliver(frame(1))
+    await asyncio.sleep(0)
+    assert handled == []
+    gate.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert handled == [0, 1]
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+
+
 async def test_errors_reach_on_error_from_either_path() -> None:
     errors: list[str] = []
 
@@ -73,9 +101,7 @@ async def test_errors_reach_on_error_from_either_path() -> None:
             await asyncio.sleep(0)
         raise KeyError(int.from_bytes(item.pcm, "little"))
 
-    feed = BackendFeed(
-        handle, DropOldestQueue[AudioIn](10), on_error=lambda e: errors.append(repr(e))
-    )
+    feed = started(handle, DropOldestQueue[AudioIn](10), lambda e: errors.append(repr(e)))
     runner = asyncio.create_task(feed.run())
     feed.deliver(frame(0))  # raises on the spot
     feed.deliver(frame(1))  # raises after waiting, in run
@@ -85,6 +111,20 @@ async def test_errors_reach_on_error_from_either_path() -> None:
     runner.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await runner
+
+
+def started(
+    handle: Callable[[AudioIn], Coroutine[Any, Any, None]],
+    queue: DropOldestQueue[AudioIn],
+    on_error: Callable[[Exception], None],
+) -> BackendFeed[AudioIn]:
+    feed = BackendFeed(queue, on_error)
+    feed.start(handle, _opened())
+    return feed
+
+
+async def _opened() -> None:
+    return None
 
 
 def _raise(exc: Exception) -> None:

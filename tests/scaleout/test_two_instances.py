@@ -6,8 +6,8 @@ import asyncio
 
 from app.emulator import AcsEmulator
 from app.emulator.media_client import StreamScript, tone
+from tests.calls.redis.conftest import RedisServer
 from tests.conftest import AppFactory, LiveApp, StreamFactory, call_state, load_corpus
-from tests.redis.conftest import RedisServer
 
 
 async def test_incoming_call_is_answered_once_across_instances(

@@ -14,7 +14,7 @@ from app.backends.base import BackendEvent, CallContext, StreamFormat
 from app.backends.realtime import RealtimeBackend, RealtimeConfig, ReconnectPolicy
 from app.backends.realtime.connection import openai_connector
 from app.settings import Settings
-from tests.realtime.fake_server import BYTES_PER_MS, FakeRealtime, fake_realtime
+from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, fake_realtime
 
 FAST_RECONNECT = ReconnectPolicy(initial_s=0.01, max_s=0.05, attempts=4)
 

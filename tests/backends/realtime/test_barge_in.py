@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.realtime.conftest import FakeOutput, OpenBackend
-from tests.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
+from tests.backends.realtime.conftest import FakeOutput, OpenBackend
+from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
 
 
 async def _speaking(session: FakeSession, output: FakeOutput, ms: int = 1000) -> None:

@@ -7,7 +7,7 @@ import pytest
 from app.calls.models import CallRecord
 from app.calls.store import StoreUnavailable
 from app.calls.write_behind import StateWriter
-from tests.redis.conftest import FAST_BACKOFF, BusFactory, StoreFactory, closed_port
+from tests.calls.redis.conftest import FAST_BACKOFF, BusFactory, StoreFactory, closed_port
 
 
 @pytest.fixture

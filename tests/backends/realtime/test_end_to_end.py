@@ -14,6 +14,7 @@ from app.backends.catalog import BackendFactory, backend_factory
 from app.backends.realtime import create_azure_backend, create_openai_backend
 from app.emulator import AcsEmulator
 from app.emulator.media_client import MediaStream, StreamScript, tone
+from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
 from tests.conftest import (
     AppFactory,
     LiveApp,
@@ -22,7 +23,6 @@ from tests.conftest import (
     call_state,
     media_client,
 )
-from tests.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
 
 
 def rms(pcm: bytes) -> float:

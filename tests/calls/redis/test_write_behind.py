@@ -8,7 +8,7 @@ from app.calls.memory_store import MemoryCallStore
 from app.calls.models import CallRecord
 from app.calls.store import Mutation
 from app.calls.write_behind import StateWriter
-from tests.redis.conftest import StoreFactory
+from tests.calls.redis.conftest import StoreFactory
 
 
 def event(name: str) -> Mutation:

@@ -17,7 +17,7 @@ from app.calls.call_bus import (
     MemoryCallBus,
     NoMediaOwner,
 )
-from tests.redis.conftest import BusFactory
+from tests.calls.redis.conftest import BusFactory
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from app.backends.base import AudioIn
-from tests.realtime.conftest import OpenBackend
-from tests.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
+from tests.backends.realtime.conftest import OpenBackend
+from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
 
 
 async def _one_exchange(session: FakeSession) -> None:

@@ -15,7 +15,7 @@ from app.calls.models import (
     utcnow,
 )
 from app.calls.store import Mutation
-from tests.redis.conftest import ENDED_TTL_S, LIVE_TTL_S, StoreFactory, eventually
+from tests.calls.redis.conftest import ENDED_TTL_S, LIVE_TTL_S, StoreFactory, eventually
 
 
 def create(call_id: str, **fields: object) -> Mutation:

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from app.backends.base import AudioIn, TranscriptIn
-from tests.realtime.conftest import OpenBackend
-from tests.realtime.fake_server import BYTES_PER_MS, FakeRealtime, model_tone
+from tests.backends.realtime.conftest import OpenBackend
+from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, model_tone
 
 
 async def test_session_update_is_the_first_message_and_carries_the_settings(

@@ -28,8 +28,8 @@ from app.backends.realtime.connection import (
     azure_v1_base,
 )
 from app.settings import Settings
-from tests.realtime.conftest import FAST_RECONNECT, FakeOutput, call_context
-from tests.realtime.fake_server import FakeRealtime
+from tests.backends.realtime.conftest import FAST_RECONNECT, FakeOutput, call_context
+from tests.backends.realtime.fake_server import FakeRealtime
 
 
 class FakeCredential:

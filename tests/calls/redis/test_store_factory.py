@@ -11,8 +11,8 @@ from app.calls.redis_bus import RedisCallBus
 from app.calls.redis_store import RedisCallStore
 from app.calls.store_factory import open_call_storage
 from app.settings import Settings
+from tests.calls.redis.conftest import closed_port
 from tests.conftest import AppFactory
-from tests.redis.conftest import closed_port
 
 
 async def test_without_redis_url_state_lives_in_memory() -> None:

@@ -12,7 +12,13 @@ from app.calls.call_bus import BusCommand, CallBusError
 from app.calls.models import CallRecord
 from app.calls.store import Mutation, StoreUnavailable
 from app.calls.write_behind import StateWriter
-from tests.redis.conftest import FAST_BACKOFF, BusFactory, RedisServer, StoreFactory, eventually
+from tests.calls.redis.conftest import (
+    FAST_BACKOFF,
+    BusFactory,
+    RedisServer,
+    StoreFactory,
+    eventually,
+)
 
 
 def progress(n: int) -> Mutation:
