@@ -1,8 +1,7 @@
 """HTTP errors: one exception type with a status, and handlers that always answer JSON.
 
 ApiError                 any error answered with `status` and `{"error": {code, message}}`
-CallOperationError       a control action the call's state refuses -> its `status` and `code`
-CallControlError         ACS refused or failed -> its `status` and `code`
+CallControlError         ACS, or the call's state, refused or failed -> its `status` and `code`
 CallBusError             the call's media owner is gone (409), silent (504) or refused (409)
 StoreUnavailable         a shared call store (Redis) is unreachable -> 503 + Retry-After
 RequestValidationError   (FastAPI) -> 400 with the offending fields
@@ -21,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.calls.call_bus import CallBusError, CommandFailed, CommandTimeout, NoMediaOwner
 from app.calls.control import CallControlError
-from app.calls.operations import CallOperationError
 from app.calls.store import StoreUnavailable
 from app.errors import error_body
 
@@ -45,10 +43,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, **exc.detail), status_code=exc.status)
-
-    @app.exception_handler(CallOperationError)
-    async def _refused(request: Request, exc: CallOperationError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, str(exc)), status_code=exc.status)
 
     @app.exception_handler(CallControlError)
     async def _acs_error(request: Request, exc: CallControlError) -> JSONResponse:

@@ -1,11 +1,10 @@
 """What the control API does to calls: checks their state, asks ACS or the media owner, records it.
 
-CallOperationError          base: `status` is the HTTP status the edge answers with
+CallControlError (app/calls/control.py, whose other subclasses are ACS's failures)
 ├── UnknownCall             404  no call with this id in the store
 └── ActionRefused           409  the call is not in a state for this action (`code` says why)
 
-ACS failures surface as `CallControlError` (app/calls/control.py) and media owner failures as
-`CallBusError` (app/calls/call_bus.py); the edge answers all three.
+Media owner failures surface as `CallBusError` (app/calls/call_bus.py); the edge answers both.
 """
 
 from __future__ import annotations
@@ -19,12 +18,7 @@ from app.calls.models import CallRecord, ConnectionState, MediaState
 from app.calls.store import CallStore
 
 
-class CallOperationError(Exception):
-    status = 500
-    code = "call_operation_error"
-
-
-class UnknownCall(CallOperationError):
+class UnknownCall(CallControlError):
     status = 404
     code = "call_not_found"
 
@@ -32,7 +26,7 @@ class UnknownCall(CallOperationError):
         super().__init__(f"no call {call_connection_id!r}")
 
 
-class ActionRefused(CallOperationError):
+class ActionRefused(CallControlError):
     status = 409
 
     def __init__(self, code: str, message: str) -> None:

@@ -37,6 +37,10 @@ class SessionEnd:
     close_code: int | None
 
 
+# The server closed on a text frame that was not UTF-8 before the app saw it.
+INVALID_UTF8 = SessionEnd("invalid UTF-8 in a text frame", None)
+
+
 class StreamEnded(Exception):
     """The message ended the stream."""
 
@@ -107,8 +111,7 @@ class InboundStream:
         if message["type"] == "websocket.disconnect":
             code = message.get("code")
             if code == 1007:
-                # The server closed on a text frame that was not UTF-8 before the app saw it.
-                self._close(SessionEnd("invalid UTF-8 in a text frame", None))
+                self._close(INVALID_UTF8)
             self._close(SessionEnd("ACS closed the media socket", None))
         if len(message.get("bytes") or b"") > self.limit:
             self._close(SessionEnd("message too big", TOO_BIG))

@@ -27,7 +27,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -47,7 +46,14 @@ from app.calls.write_behind import StateWriter
 from app.media import session_record
 from app.media.asgi_channels import raw_channels
 from app.media.feed import BackendFeed
-from app.media.inbound import InboundStream, Opened, SessionEnd, Skipped, StreamEnded
+from app.media.inbound import (
+    INVALID_UTF8,
+    InboundStream,
+    Opened,
+    SessionEnd,
+    Skipped,
+    StreamEnded,
+)
 from app.media.inbound_queue import DropOldestQueue
 from app.media.outbound_socket import OutboundSocket
 from app.media.output import SessionOutput
@@ -75,12 +81,6 @@ class CallIdentity:
 
     call_connection_id: str
     correlation_id: str | None
-
-
-class SessionState(Enum):
-    RUNNING = "running"  # the socket is served (see `InboundStream.state` for the stream's)
-    ENDING = "ending"  # the backend and the socket are being closed
-    ENDED = "ended"
 
 
 @dataclass(slots=True)
@@ -117,7 +117,6 @@ class MediaSession:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call = call
-        self.state = SessionState.RUNNING
         self.stats = MediaStats()
         self._ws = websocket
         self._receive, send = raw_channels(websocket)
@@ -177,7 +176,6 @@ class MediaSession:
         except* _Ended as ended:
             end = _first_end(ended)
         finally:
-            self.state = SessionState.ENDING
             self._feed.close()
             await self._close_backend()
             await self._close_socket(end)
@@ -187,7 +185,6 @@ class MediaSession:
                 session_record.media_disconnected(self.call, self.stats, end.reason),
             )
             self._metrics.ended(self.stats)
-            self.state = SessionState.ENDED
         log.info(
             "media session ended: %s (in %d, out %d, malformed %d, dropped %d)",
             end.reason,
@@ -208,7 +205,12 @@ class MediaSession:
             try:
                 item = inbound.receive(message)
             except StreamEnded as ended:
-                self._log_stream_end(ended.end)
+                if ended.end is INVALID_UTF8:
+                    # uvicorn's own traceback for it is filtered out (app.observability.logging).
+                    log.warning(
+                        "media socket closed with 1007: a text frame was not valid UTF-8",
+                        extra=self._log_extra(),
+                    )
                 raise _Ended(ended.end) from None
             if type(item) is AudioIn:
                 if feed.deliver(self._to_backend_rate(item)):
@@ -363,14 +365,6 @@ class MediaSession:
             log.warning(
                 "backend slower than real time: %d inbound frames dropped",
                 dropped,
-                extra=self._log_extra(),
-            )
-
-    def _log_stream_end(self, end: SessionEnd) -> None:
-        if end.reason.startswith("invalid UTF-8"):
-            # uvicorn's own traceback for it is filtered out (`app.observability.logging`).
-            log.warning(
-                "media socket closed with 1007: a text frame was not valid UTF-8",
                 extra=self._log_extra(),
             )
 
