@@ -8,7 +8,13 @@ wait for them, and their callbacks go out in the same order.
 Refusals: unknown call or one already disconnected -> 404 (code 8522); an unknown
 incomingCallContext -> 400; a context already answered (under another Repeatability-Request-ID)
 -> 409, which the SDK raises as ResourceExistsError; media start when active, or stop when not
--> 409; media operations before the call is established -> 400 (code 8501).
+-> 409; media operations, transfers and DTMF sends while the call is not established
+(connecting, or a transfer in progress) -> 400 (code 8501); a body that fails validation
+(unknown DTMF tone, malformed identifier) -> 400.
+
+A transfer puts the call in `transferring`; then either CallTransferAccepted, after which this
+call connection ends as ACS ends it (media stops, CallDisconnected), or, with a planned fault,
+CallTransferFailed and the call is `connected` again.
 """
 
 from __future__ import annotations
@@ -26,7 +32,14 @@ from app.emulator.faults import DEFAULT_MEDIA_FAILURE, FaultPlan
 from app.emulator.lanes import SerialLanes
 from app.emulator.media_handler import MediaHandler
 from app.emulator.records import EmulatedCall, MediaSubscriptionState, OfferedCall
-from app.emulator.validation import media_streaming_options, optional_str, required_str, targets
+from app.emulator.validation import (
+    dtmf_tones,
+    identifier_model,
+    media_streaming_options,
+    optional_str,
+    required_str,
+    targets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +60,7 @@ class CallEngine:
         app_identity: str,
         media_handler: MediaHandler | None = None,
         connect_delay_s: float = 0.05,
+        transfer_delay_s: float = 0.0,
     ) -> None:
         self.calls = calls
         self.offers: dict[str, OfferedCall] = {}
@@ -55,6 +69,7 @@ class CallEngine:
         self._app_identity = app_identity
         self._media_handler = media_handler
         self._connect_delay_s = connect_delay_s
+        self._transfer_delay_s = transfer_delay_s  # the target "rings" this long
         self._lanes = SerialLanes()
         self._media_running: set[str] = set()
 
@@ -159,6 +174,36 @@ class CallEngine:
         context, url = _operation_target(call, body)
         self._lanes.submit(call.call_connection_id, lambda: self._stop_media(call, context, url))
 
+    def transfer(self, call_connection_id: str, body: Mapping[str, Any]) -> str | None:
+        """transferToParticipant: the call is `transferring`; CallTransferAccepted (then the call
+        ends) or CallTransferFailed follows. Returns the operationContext to echo."""
+        call = self._established(call_connection_id)
+        target = identifier_model(body, "targetParticipant", required=True)
+        transferee = identifier_model(body, "transferee", required=False)
+        caller_id = body.get("sourceCallerIdNumber")
+        if caller_id is not None and not (
+            isinstance(caller_id, dict) and isinstance(caller_id.get("value"), str)
+        ):
+            raise bad_request("The field sourceCallerIdNumber must be a phone number object.")
+        context, url = _operation_target(call, body)
+        assert target is not None  # required
+        call.state = "transferring"
+        away = transferee or _remote_party(call)
+        self._lanes.submit(
+            call.call_connection_id, lambda: self._transfer(call, context, url, target, away)
+        )
+        return context
+
+    def send_dtmf(self, call_connection_id: str, body: Mapping[str, Any]) -> str | None:
+        """sendDtmfTones: SendDtmfTonesCompleted (or Failed) follows. Returns the context."""
+        call = self._established(call_connection_id)
+        tones = dtmf_tones(body)
+        identifier_model(body, "targetParticipant", required=True)
+        context, url = _operation_target(call, body)
+        call.sent_tones.extend(tones)
+        self._lanes.submit(call.call_connection_id, lambda: self._send_dtmf(call, context, url))
+        return context
+
     def hang_up(self, call_connection_id: str) -> None:
         """Hang up (or terminate): media stops, then CallDisconnected."""
         call = self.get(call_connection_id)
@@ -243,6 +288,40 @@ class CallEngine:
         await self._stop_handler(call)
         self._send(call, payloads.media_streaming_stopped(call, context), url)
 
+    async def _transfer(
+        self,
+        call: EmulatedCall,
+        context: str | None,
+        url: str,
+        target: dict[str, Any],
+        transferee: dict[str, Any] | None,
+    ) -> None:
+        if self._transfer_delay_s > 0:
+            await asyncio.sleep(self._transfer_delay_s)
+        if call.is_disconnected:
+            return  # hung up before the transfer completed: nothing to report
+        failure = self._faults.take_transfer_failure()
+        if failure is not None:
+            call.state = "connected"
+            result = failure.result_information()
+            self._send(call, payloads.call_transfer_failed(call, context, result), url)
+            return
+        call.transfer_target = payloads.with_raw_id(target)
+        self._send(call, payloads.call_transfer_accepted(call, context, target, transferee), url)
+        # The transferee now talks to the target: this call connection ends for the app.
+        call.state = "disconnected"
+        await self._disconnected(call)
+
+    async def _send_dtmf(self, call: EmulatedCall, context: str | None, url: str) -> None:
+        if call.is_disconnected:
+            return
+        failure = self._faults.take_send_dtmf_failure()
+        if failure is not None:
+            result = failure.result_information()
+            self._send(call, payloads.send_dtmf_tones_failed(call, context, result), url)
+            return
+        self._send(call, payloads.send_dtmf_tones_completed(call, context), url)
+
     async def _disconnected(self, call: EmulatedCall) -> None:
         if call.call_connection_id in self._media_running:
             call.media_state = "inactive"
@@ -263,6 +342,13 @@ def _initial_media_state(options: dict[str, Any] | None) -> MediaSubscriptionSta
     if options is None:
         return "disabled"
     return "active" if options.get("startMediaStreaming") else "inactive"
+
+
+def _remote_party(call: EmulatedCall) -> dict[str, Any] | None:
+    """Who a transfer moves away: the caller of an inbound call, the callee of an outbound one."""
+    if call.direction == "inbound":
+        return call.source
+    return call.targets[0] if call.targets else None
 
 
 def _operation_target(call: EmulatedCall, body: Mapping[str, Any]) -> tuple[str | None, str]:

@@ -1,4 +1,6 @@
-"""Faults injected on demand: error answers, slow answers and failing media starts."""
+"""Faults injected on demand: error answers, slow answers, failing media starts, and
+transfers or DTMF sends that fail after their 202 (a `CallTransferFailed` or
+`SendDtmfTonesFailed` callback instead of the success event)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,48 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 Operation = Literal[
-    "answer", "create", "get", "startMediaStreaming", "stopMediaStreaming", "hangup", "terminate"
+    "answer",
+    "create",
+    "get",
+    "startMediaStreaming",
+    "stopMediaStreaming",
+    "hangup",
+    "terminate",
+    "transferToParticipant",
+    "sendDtmfTones",
 ]
 OPERATIONS: frozenset[str] = frozenset(get_args(Operation))
 DEFAULT_MEDIA_FAILURE = "initialWebSocketConnectionFailed"
+# No sourced example of either failure's resultInformation was found: these defaults are
+# assumptions (500/7504 for a transfer, a generic 500/9999 for DTMF); pass real ones if known.
+DEFAULT_TRANSFER_FAILURE_CODE = 500
+DEFAULT_TRANSFER_FAILURE_SUB_CODE = 7504
+DEFAULT_TRANSFER_FAILURE_MESSAGE = "Action failed, the transfer could not be completed."
+DEFAULT_DTMF_FAILURE_CODE = 500
+DEFAULT_DTMF_FAILURE_SUB_CODE = 9999
+DEFAULT_DTMF_FAILURE_MESSAGE = "Send DTMF couldn't be completed successfully."
+
+
+@dataclass(frozen=True)
+class ActionFailure:
+    """The `resultInformation` of an action's failure callback."""
+
+    code: int
+    sub_code: int
+    message: str
+
+    def result_information(self) -> dict[str, Any]:
+        return {"code": self.code, "subCode": self.sub_code, "message": self.message}
+
+
+DEFAULT_TRANSFER_FAILURE = ActionFailure(
+    DEFAULT_TRANSFER_FAILURE_CODE,
+    DEFAULT_TRANSFER_FAILURE_SUB_CODE,
+    DEFAULT_TRANSFER_FAILURE_MESSAGE,
+)
+DEFAULT_DTMF_FAILURE = ActionFailure(
+    DEFAULT_DTMF_FAILURE_CODE, DEFAULT_DTMF_FAILURE_SUB_CODE, DEFAULT_DTMF_FAILURE_MESSAGE
+)
 
 
 @dataclass
@@ -49,6 +89,8 @@ class FaultPlan:
     def __init__(self) -> None:
         self._faults: dict[str, deque[Fault]] = {}
         self._media_failures: deque[str] = deque()
+        self._transfer_failures: deque[ActionFailure] = deque()
+        self._dtmf_failures: deque[ActionFailure] = deque()
 
     def add(self, operation: str, fault: Fault) -> None:
         if operation not in OPERATIONS:
@@ -77,9 +119,25 @@ class FaultPlan:
         """The status details of the next media start's failure, if one is planned."""
         return self._media_failures.popleft() if self._media_failures else None
 
+    def fail_next_transfer(self, failure: ActionFailure = DEFAULT_TRANSFER_FAILURE) -> None:
+        self._transfer_failures.append(failure)
+
+    def take_transfer_failure(self) -> ActionFailure | None:
+        """How the next accepted transfer fails (CallTransferFailed), if planned."""
+        return self._transfer_failures.popleft() if self._transfer_failures else None
+
+    def fail_next_send_dtmf(self, failure: ActionFailure = DEFAULT_DTMF_FAILURE) -> None:
+        self._dtmf_failures.append(failure)
+
+    def take_send_dtmf_failure(self) -> ActionFailure | None:
+        """How the next accepted DTMF send fails (SendDtmfTonesFailed), if planned."""
+        return self._dtmf_failures.popleft() if self._dtmf_failures else None
+
     def clear(self) -> None:
         self._faults.clear()
         self._media_failures.clear()
+        self._transfer_failures.clear()
+        self._dtmf_failures.clear()
 
 
 def _default_code(status: int) -> str:

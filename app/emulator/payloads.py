@@ -25,6 +25,15 @@ MEDIA_FAILED_SUB_CODE = 8603
 _OK = {"code": 200, "subCode": 0, "message": ""}
 _ACTION_OK = {"code": 200, "subCode": 0, "message": "Action completed successfully."}
 _ENDED = {"code": 200, "subCode": 7000, "message": "The conversation has ended. DiagCode: 0#7000.@"}
+# tests/corpus/callback_events/other_calls/javasdk_unit_CallTransferAccepted.json (2023-07).
+TRANSFER_ACCEPTED = {
+    "code": 200,
+    "subCode": 7015,
+    "message": "The transfer operation completed successfully.",
+}
+# tests/corpus/callback_events/other_calls/javasdk_unit_SendDtmfTonesCompleted.json.
+DTMF_COMPLETED = {"code": 200, "subCode": 0, "message": "Send DTMF completed successfully."}
+_TEAMS_PREFIXES = {"public": "8:orgid:", "dod": "8:dod:", "gcch": "8:gcch:"}
 
 
 def identifier(raw_id: str) -> dict[str, Any]:
@@ -36,6 +45,28 @@ def identifier(raw_id: str) -> dict[str, Any]:
     if raw_id.startswith("8:"):
         return {"kind": "communicationUser", "rawId": raw_id, "communicationUser": {"id": raw_id}}
     return {"kind": "unknown", "rawId": raw_id}
+
+
+def with_raw_id(model: dict[str, Any]) -> dict[str, Any]:
+    """An identifier model as ACS echoes it in events: `kind` and `rawId` both present."""
+    out = dict(model)
+    if isinstance(out.get("rawId"), str) and out["rawId"]:
+        return out
+    kind = out.get("kind")
+    details = out.get(str(kind))
+    if not isinstance(details, dict):
+        return out
+    if kind == "phoneNumber":
+        out["rawId"] = f"4:{details.get('value')}"
+    elif kind == "communicationUser":
+        out["rawId"] = details.get("id")
+    elif kind == "microsoftTeamsUser":
+        prefix = "8:teamsvisitor:" if details.get("isAnonymous") else None
+        prefix = prefix or _TEAMS_PREFIXES.get(str(details.get("cloud", "public")), "8:orgid:")
+        out["rawId"] = f"{prefix}{details.get('userId')}"
+    elif kind == "microsoftTeamsApp":
+        out["rawId"] = f"28:orgid:{details.get('appId')}"
+    return out
 
 
 def callback_event(
@@ -108,6 +139,56 @@ def media_streaming_failed(
     """MediaStreamingFailed with resultInformation 500/8603, as ACS reports a socket failure."""
     result = {"code": 500, "subCode": MEDIA_FAILED_SUB_CODE, "message": message}
     return _media_event(call, "Failed", details, result, operation_context)
+
+
+def call_transfer_accepted(
+    call: EmulatedCall,
+    operation_context: str | None,
+    transfer_target: dict[str, Any],
+    transferee: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """CallTransferAccepted: the target took the call; this call connection ends next."""
+    extra: dict[str, Any] = {"transferTarget": with_raw_id(transfer_target)}
+    if transferee is not None:
+        extra["transferee"] = with_raw_id(transferee)
+    return callback_event(
+        call,
+        "CallTransferAccepted",
+        result_information=TRANSFER_ACCEPTED,
+        operation_context=operation_context,
+        extra=extra,
+    )
+
+
+def call_transfer_failed(
+    call: EmulatedCall, operation_context: str | None, result: dict[str, Any]
+) -> dict[str, Any]:
+    """CallTransferFailed with `result` as resultInformation; the call stays connected."""
+    return callback_event(
+        call, "CallTransferFailed", result_information=result, operation_context=operation_context
+    )
+
+
+def send_dtmf_tones_completed(call: EmulatedCall, operation_context: str | None) -> dict[str, Any]:
+    return callback_event(
+        call,
+        "SendDtmfTonesCompleted",
+        result_information=DTMF_COMPLETED,
+        operation_context=operation_context,
+    )
+
+
+def send_dtmf_tones_failed(
+    call: EmulatedCall, operation_context: str | None, result: dict[str, Any]
+) -> dict[str, Any]:
+    return callback_event(
+        call, "SendDtmfTonesFailed", result_information=result, operation_context=operation_context
+    )
+
+
+def operation_response(operation_context: str | None) -> dict[str, Any]:
+    """TransferCallResponse / SendDtmfTonesResult: the request's operationContext, echoed."""
+    return {} if operation_context is None else {"operationContext": operation_context}
 
 
 def incoming_call_data(offer: OfferedCall) -> dict[str, Any]:

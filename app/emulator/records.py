@@ -7,7 +7,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CallState = Literal["connecting", "connected", "disconnected"]
+# `transferring` lasts from an accepted transferToParticipant request to its outcome.
+CallState = Literal["connecting", "connected", "transferring", "disconnected"]
 MediaSubscriptionState = Literal["disabled", "inactive", "active"]
 Direction = Literal["inbound", "outbound"]
 
@@ -32,6 +33,8 @@ class EmulatedCall:
     caller_display_name: str | None = None
     media_subscription_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     participants_sequence: int = 0
+    sent_tones: list[str] = field(default_factory=list)  # every tone sendDtmfTones accepted
+    transfer_target: dict[str, Any] | None = None  # set once a transfer is accepted
 
     @property
     def is_disconnected(self) -> bool:
@@ -61,6 +64,8 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any  # parsed JSON, or None when absent or not JSON
     status: int = 0
+    raw_path: str = ""  # path and query exactly as sent (and signed)
+    raw_body: bytes = b""  # the body bytes exactly as sent (their hash is signed)
 
 
 @dataclass

@@ -26,8 +26,18 @@ from app.emulator.records import RecordedRequest
 
 API_VERSION = "2026-03-12"
 SUPPORTED_API_VERSIONS = frozenset({API_VERSION})
-BODY_REQUIRED = frozenset({"answer", "create", "startMediaStreaming", "stopMediaStreaming"})
-REPEATABLE = frozenset({"answer", "create", "terminate"})
+BODY_REQUIRED = frozenset(
+    {
+        "answer",
+        "create",
+        "startMediaStreaming",
+        "stopMediaStreaming",
+        "transferToParticipant",
+        "sendDtmfTones",
+    }
+)
+# The operations whose SDK request carries Repeatability-Request-ID (the REST spec's too).
+REPEATABLE = frozenset({"answer", "create", "terminate", "transferToParticipant", "sendDtmfTones"})
 KEYS_ROUTE = "keys"
 _JSON_BODY: web.RequestKey[dict[str, Any]] = web.RequestKey("json_body", dict)
 _CALL = "/calling/callConnections/{call_id:[^/:]+}"
@@ -57,6 +67,8 @@ def build_app(ctx: RestContext) -> web.Application:
     router.add_post(_CALL + ":startMediaStreaming", api.start_media, name="startMediaStreaming")
     router.add_post(_CALL + ":stopMediaStreaming", api.stop_media, name="stopMediaStreaming")
     router.add_post(_CALL + ":terminate", api.hang_up, name="terminate")
+    router.add_post(_CALL + ":transferToParticipant", api.transfer, name="transferToParticipant")
+    router.add_post(_CALL + ":sendDtmfTones", api.send_dtmf, name="sendDtmfTones")
     router.add_get(_CALL, api.get, name="get")
     router.add_delete(_CALL, api.hang_up, name="hangup")
     router.add_get("/calling/keys", api.keys, name=KEYS_ROUTE)
@@ -81,6 +93,8 @@ class _Routes:
             query=dict(request.query),
             headers=dict(request.headers),
             body=_json_or_none(body),
+            raw_path=request.raw_path,
+            raw_body=body,
         )
         self._ctx.requests.append(record)
         response = await self._dispatch(request, handler, body)
@@ -162,6 +176,16 @@ class _Routes:
     async def stop_media(self, request: web.Request) -> web.StreamResponse:
         self._engine.stop_media(request.match_info["call_id"], _json_body(request))
         return web.Response(status=202)
+
+    async def transfer(self, request: web.Request) -> web.StreamResponse:
+        """202 + TransferCallResponse; CallTransferAccepted or CallTransferFailed follows."""
+        context = self._engine.transfer(request.match_info["call_id"], _json_body(request))
+        return web.json_response(payloads.operation_response(context), status=202)
+
+    async def send_dtmf(self, request: web.Request) -> web.StreamResponse:
+        """202 + SendDtmfTonesResult; SendDtmfTonesCompleted or SendDtmfTonesFailed follows."""
+        context = self._engine.send_dtmf(request.match_info["call_id"], _json_body(request))
+        return web.json_response(payloads.operation_response(context), status=202)
 
     async def hang_up(self, request: web.Request) -> web.StreamResponse:
         self._engine.hang_up(request.match_info["call_id"])

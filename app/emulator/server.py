@@ -20,7 +20,18 @@ from app.emulator import payloads
 from app.emulator.callbacks import CallbackSender
 from app.emulator.calls import CallEngine
 from app.emulator.eventgrid import EventGridDelivery
-from app.emulator.faults import DEFAULT_MEDIA_FAILURE, Fault, FaultPlan
+from app.emulator.faults import (
+    DEFAULT_DTMF_FAILURE_CODE,
+    DEFAULT_DTMF_FAILURE_MESSAGE,
+    DEFAULT_DTMF_FAILURE_SUB_CODE,
+    DEFAULT_MEDIA_FAILURE,
+    DEFAULT_TRANSFER_FAILURE_CODE,
+    DEFAULT_TRANSFER_FAILURE_MESSAGE,
+    DEFAULT_TRANSFER_FAILURE_SUB_CODE,
+    ActionFailure,
+    Fault,
+    FaultPlan,
+)
 from app.emulator.media_handler import MediaHandler, TokenSource
 from app.emulator.records import (
     EmulatedCall,
@@ -55,6 +66,7 @@ class AcsEmulator:
         connect_delay_s: float = 0.05,
         token_source: TokenSource | None = None,
         advertised_host: str | None = None,
+        transfer_delay_s: float = 0.0,
     ) -> None:
         self.access_key = access_key or base64.b64encode(secrets.token_bytes(32)).decode()
         base64.b64decode(self.access_key, validate=True)  # fail early on a key the SDK can't use
@@ -64,6 +76,7 @@ class AcsEmulator:
         self.media_handler = media_handler
         self.token_source = token_source
         self.connect_delay_s = connect_delay_s
+        self.transfer_delay_s = transfer_delay_s  # from a transfer's 202 to its outcome
         self.calls: dict[str, EmulatedCall] = {}
         self.requests: list[RecordedRequest] = []
         self.callbacks: list[SentCallback] = []
@@ -108,6 +121,7 @@ class AcsEmulator:
             app_identity=f"8:acs:{self.resource_id}_{uuid.uuid4()}",
             media_handler=self.media_handler,
             connect_delay_s=self.connect_delay_s,
+            transfer_delay_s=self.transfer_delay_s,
         )
         self._eventgrid = EventGridDelivery(self._session, topic=TOPIC)
         context = RestContext(
@@ -167,6 +181,27 @@ class AcsEmulator:
     def fail_next_media_start(self, details: str = DEFAULT_MEDIA_FAILURE) -> None:
         """The next media start (on answer or REST) posts MediaStreamingFailed with `details`."""
         self.faults.fail_next_media_start(details)
+
+    def fail_next_transfer(
+        self,
+        *,
+        code: int = DEFAULT_TRANSFER_FAILURE_CODE,
+        sub_code: int = DEFAULT_TRANSFER_FAILURE_SUB_CODE,
+        message: str = DEFAULT_TRANSFER_FAILURE_MESSAGE,
+    ) -> None:
+        """The next transfer is answered 202, then posts CallTransferFailed with this
+        resultInformation; the call stays connected."""
+        self.faults.fail_next_transfer(ActionFailure(code, sub_code, message))
+
+    def fail_next_send_dtmf(
+        self,
+        *,
+        code: int = DEFAULT_DTMF_FAILURE_CODE,
+        sub_code: int = DEFAULT_DTMF_FAILURE_SUB_CODE,
+        message: str = DEFAULT_DTMF_FAILURE_MESSAGE,
+    ) -> None:
+        """The next sendDtmfTones is answered 202, then posts SendDtmfTonesFailed."""
+        self.faults.fail_next_send_dtmf(ActionFailure(code, sub_code, message))
 
     async def place_incoming_call(
         self,
