@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.agent.tools import ToolConfig
 from app.backends.catalog import BackendFactory, open_backend_factory
 from app.calls.acs_client import open_acs_client
 from app.calls.call_bus import CallBus
@@ -46,7 +47,11 @@ class Services:
 
 
 async def build_services(
-    settings: Settings, stack: AsyncExitStack, *, emulator: AcsEmulator | None = None
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    emulator: AcsEmulator | None = None,
+    tools: ToolConfig | None = None,
 ) -> Services:
     """Open every dependency the app needs; `stack` closes them in reverse order.
 
@@ -62,7 +67,9 @@ async def build_services(
     control = CallControl(await open_acs_client(settings, stack), settings)
     # Opened before the sessions' cleanup is registered, so shared backend resources (an Entra
     # credential) close after the last session.
-    backend_factory = await open_backend_factory(settings.media_backend, settings, stack)
+    backend_factory = await open_backend_factory(
+        settings.media_backend, settings, stack, tools=tools
+    )
     media = MediaSessions(settings.max_concurrent_calls)
     # Sessions end before the store closes (the stack unwinds in reverse).
     stack.push_async_callback(media.close)
@@ -73,7 +80,7 @@ async def build_services(
         writer=storage.writer,
         bus=storage.bus,
         control=control,
-        intake=CallIntake(store, control),
+        intake=CallIntake(store, control, storage.bus),
         operations=CallOperations(store, control, storage.bus),
         media=media,
         backend_factory=backend_factory,

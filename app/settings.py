@@ -1,11 +1,13 @@
 """The service's one settings class, read from the environment and `.env`.
 
 Every field is documented in `.env.example`; the environment variable is the field name in
-upper case. Nothing else in the package reads `os.environ`.
+upper case. Nothing else in the package reads `os.environ`, but for the composition root
+handing it to the agent tools file (`${VAR}` in its headers: the process environment, not `.env`).
 """
 
 from __future__ import annotations
 
+import re
 import socket
 from functools import cached_property
 from pathlib import Path
@@ -146,6 +148,14 @@ class Settings(BaseSettings):
     realtime_greeting: str | None = None
     realtime_append_ms: int = Field(default=60, ge=20, le=1000)
 
+    # --- Agent actions (tools of the Realtime backends, call control) -----------------------
+    agent_end_call_tool: bool = True
+    agent_dtmf_tool: bool = False
+    # JSON object of names to targets: the only destinations a transfer may reach.
+    transfer_targets: dict[str, str] = Field(default_factory=dict)
+    transfer_source_caller_id: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    agent_tools_file: Path | None = None
+
     # --- Security --------------------------------------------------------------------------
     acs_resource_id: str | None = None
     acs_jwks_url: str = DEFAULT_ACS_JWKS_URL
@@ -178,6 +188,21 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("transfer_targets")
+    @classmethod
+    def _valid_transfer_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        # Imported here: the call layer imports settings.
+        from app.calls.targets import InvalidTarget, parse_target
+
+        for name, target in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", name):
+                raise ValueError(f"name {name!r}: use 1-64 letters, digits, _ or -")
+            try:
+                parse_target(target)
+            except InvalidTarget as exc:
+                raise ValueError(f"{name!r}: {exc}") from None
+        return value
 
     @field_validator("acs_connection_string")
     @classmethod

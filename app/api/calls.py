@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.deps import ServicesDep
 from app.calls.control import MediaOptions
-from app.calls.models import CallRecord
+from app.calls.models import CallAction, CallRecord
 from app.security.dependencies import ControlKeyDep
 from app.settings import AudioChannel, AudioFormatName
 
@@ -187,3 +187,60 @@ async def hang_up(
 ) -> ActionAccepted:
     record = await services.operations.hang_up(call_connection_id, for_everyone=for_everyone)
     return ActionAccepted(call_connection_id=call_connection_id, action="hang_up", call=record)
+
+
+class TransferRequest(BaseModel):
+    """Where to transfer the call's other party."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"target": "+14255550100"}]}
+    )
+
+    target: str = Field(
+        min_length=1,
+        max_length=256,
+        description="+E.164 number, ACS user (8:acs:...) or Teams user (8:orgid:<object id>)",
+    )
+
+
+class DtmfRequest(BaseModel):
+    """DTMF tones to send to the call's other party."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"tones": "123#"}]})
+
+    tones: str = Field(min_length=1, max_length=18, description="0-9 * # A-D")
+
+
+class CallActionAccepted(BaseModel):
+    """ACS accepted the action; its outcome callback updates `actions` on the call."""
+
+    call_connection_id: str
+    action: CallAction
+
+
+@router.post(
+    "/{call_connection_id}/transfer",
+    summary="Transfer the call's other party (the call then ends for the bridge)",
+    status_code=202,
+    response_model=CallActionAccepted,
+    responses={**_ERRORS, 400: {"description": "The target is not a valid identifier"}},
+)
+async def transfer(
+    call_connection_id: CallId, body: TransferRequest, services: ServicesDep
+) -> CallActionAccepted:
+    action = await services.operations.transfer(call_connection_id, body.target)
+    return CallActionAccepted(call_connection_id=call_connection_id, action=action)
+
+
+@router.post(
+    "/{call_connection_id}/dtmf",
+    summary="Send DTMF tones to the call's other party",
+    status_code=202,
+    response_model=CallActionAccepted,
+    responses={**_ERRORS, 400: {"description": "Not DTMF tones"}},
+)
+async def send_dtmf(
+    call_connection_id: CallId, body: DtmfRequest, services: ServicesDep
+) -> CallActionAccepted:
+    action = await services.operations.send_dtmf(call_connection_id, body.tones)
+    return CallActionAccepted(call_connection_id=call_connection_id, action=action)

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter, WebSocket
 
 from app.api.deps import get_ws_services
+from app.calls.call_actions import BackendCallActions
 from app.media.commands import media_commands
 from app.media.live_sessions import TooManyCalls
 from app.media.session import CallIdentity, MediaSession
@@ -50,6 +51,9 @@ async def media_socket(websocket: WebSocket) -> None:
         store=services.store,
         writer=services.writer,
         backend_factory=lambda: services.backend_factory(settings),
+        actions=BackendCallActions(
+            services.operations, call.call_connection_id, settings.transfer_targets, by="agent"
+        ),
         metrics=SessionMetrics(services.metrics, settings.media_backend),
         events=services.events,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from app.settings import AudioChannel
 
@@ -81,7 +81,53 @@ class TranscriptIn:
     duration: int | None = None
 
 
-InboundEvent = AudioIn | DtmfIn | TranscriptIn
+@dataclass(frozen=True, slots=True)
+class CallEventIn:
+    """A Call Automation event about the call the backend should know of.
+
+    `name`: CallTransferAccepted, CallTransferFailed, SendDtmfTonesCompleted,
+    SendDtmfTonesFailed; `data` holds `operation_context` and, for failures, `code`, `sub_code`
+    and `message` (ACS's resultInformation).
+    """
+
+    name: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+InboundEvent = AudioIn | DtmfIn | TranscriptIn | CallEventIn
+
+
+@dataclass(frozen=True, slots=True)
+class ActionAccepted:
+    """ACS accepted a call action; its outcome arrives later as a `CallEventIn`."""
+
+    action: Literal["hang_up", "transfer", "send_dtmf"]
+    operation_context: str
+
+
+class ActionFailed(Exception):
+    """A call action was refused before or by ACS: `code` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class CallActions(Protocol):
+    """What a backend may do to its call (only what the operator allows reaches ACS)."""
+
+    async def hang_up(self) -> ActionAccepted:
+        """Hang up the call for everyone."""
+        ...
+
+    async def transfer(self, target: str) -> ActionAccepted:
+        """Transfer the other party to `target` (+E.164, 8:acs:..., a Teams user 8:orgid:...)."""
+        ...
+
+    async def send_dtmf(self, tones: str) -> ActionAccepted:
+        """Send DTMF `tones` (0-9 * # A-D) to the other party (the caller of an inbound call)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +175,8 @@ class Backend(Protocol):
         """The PCM rate the backend wants both ways; None means the call's own rate."""
         ...
 
-    async def open(self, call: CallContext, output: MediaOutput) -> None:
-        """Prepare for the call (connect downstream, open files)."""
+    async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
+        """Prepare for the call (connect downstream, open files); keep `actions` to act on it."""
         ...
 
     async def receive(self, event: InboundEvent) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections import deque
 
-from app.backends.base import AudioIn, CallContext, InboundEvent, MediaOutput
+from app.backends.base import AudioIn, CallActions, CallContext, InboundEvent, MediaOutput
 from app.settings import Settings
 
 
@@ -27,7 +27,7 @@ class EchoBackend:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def open(self, call: CallContext, output: MediaOutput) -> None:
+    async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
         self._output = output
         if self._delay_s > 0:
             self._task = asyncio.create_task(self._play_delayed(output))

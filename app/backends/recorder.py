@@ -15,7 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from app.backends.base import AudioIn, CallContext, DtmfIn, InboundEvent, MediaOutput, TranscriptIn
+from app.backends.base import (
+    AudioIn,
+    CallActions,
+    CallContext,
+    CallEventIn,
+    DtmfIn,
+    InboundEvent,
+    MediaOutput,
+    TranscriptIn,
+)
 from app.settings import Settings
 
 FLUSH_BYTES_SECONDS = 1.0
@@ -79,7 +88,7 @@ class RecorderBackend:
         assert self._call is not None
         return self._directory / f"{self._stem()}.json"
 
-    async def open(self, call: CallContext, output: MediaOutput) -> None:
+    async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
         self._call = call
         self._flush_threshold = int(call.stream.sample_rate * 2 * FLUSH_BYTES_SECONDS)
         await asyncio.to_thread(self._directory.mkdir, parents=True, exist_ok=True)
@@ -121,6 +130,10 @@ class RecorderBackend:
                     "confidence": event.confidence,
                     "at": _now(),
                 }
+            )
+        elif isinstance(event, CallEventIn):
+            self._events.append(
+                {"type": "call_event", "event": event.name, **event.data, "at": _now()}
             )
 
     async def close(self) -> None:

@@ -3,7 +3,13 @@
 Binary frames carry PCM16 mono both ways; text frames carry JSON control messages. If the
 downstream drops, the call stays up: caller audio is discarded (and counted) while a reconnect
 loop retries with exponential backoff, then sends `start` again with `"resumed": true`. The
-last second of caller audio is kept while (re)connecting and sent right after `start`.
+last second of caller audio (and the call events of the gap) is kept while (re)connecting and
+sent right after `start`.
+
+The downstream may act on the call (`hang_up`, `transfer`, `send_dtmf`). The reader only
+parses a request and queues it; one worker task the backend owns performs the queued actions
+in order, so a slow ACS request never stalls the downstream's audio, and answers each with an
+`action_result` on the connection that asked. A malformed request is answered at once.
 """
 
 from __future__ import annotations
@@ -14,16 +20,22 @@ import json
 import logging
 import random
 from collections import deque
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from app.backends.base import (
+    ActionAccepted,
+    ActionFailed,
     AudioIn,
     BackendError,
     BackendEvent,
+    CallActions,
     CallContext,
+    CallEventIn,
     DtmfIn,
     InboundEvent,
     MediaOutput,
@@ -37,6 +49,11 @@ BACKOFF_INITIAL_S = 0.2
 BACKOFF_MAX_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
 PENDING_AUDIO_FRAMES = 50
+PENDING_CALL_EVENTS = 20
+QUEUED_ACTIONS = 8  # more waiting than this and the downstream is told to slow down
+ACTIONS_GRACE_S = 2.0  # how long `close` lets queued actions finish (a transfer, then `end`)
+
+ActionName = Literal["hang_up", "transfer", "send_dtmf"]
 
 
 def create_backend(settings: Settings) -> WebSocketBackend:
@@ -56,7 +73,13 @@ class WebSocketBackend:
         self._task: asyncio.Task[None] | None = None
         self._call: CallContext | None = None
         self._output: MediaOutput | None = None
+        self._actions: CallActions | None = None
+        self._queued: asyncio.Queue[tuple[ActionRequest, ClientConnection]] = asyncio.Queue(
+            QUEUED_ACTIONS
+        )
+        self._worker: asyncio.Task[None] | None = None
         self._pending: deque[bytes] = deque()
+        self._pending_events: deque[str] = deque(maxlen=PENDING_CALL_EVENTS)
         self.connects = 0
         self.discarded_frames = 0
 
@@ -64,9 +87,11 @@ class WebSocketBackend:
     def sample_rate(self) -> int | None:
         return self._rate
 
-    async def open(self, call: CallContext, output: MediaOutput) -> None:
+    async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
         self._call = call
         self._output = output
+        self._actions = actions
+        self._worker = asyncio.create_task(self._perform_actions())
         self._task = asyncio.create_task(self._run())
 
     async def receive(self, event: InboundEvent) -> None:
@@ -94,6 +119,8 @@ class WebSocketBackend:
                         }
                     )
                 )
+            elif isinstance(event, CallEventIn):
+                await socket.send(call_event_message(event))
         except ConnectionClosed:
             # The reader notices too and reconnects; this frame is lost with the connection.
             self.discarded_frames += 1
@@ -105,17 +132,25 @@ class WebSocketBackend:
                 self._pending.popleft()
                 self.discarded_frames += 1
             self._pending.append(event.pcm)
+        elif isinstance(event, CallEventIn):
+            self._pending_events.append(call_event_message(event))
 
     async def close(self) -> None:
         socket = self._socket
         if socket is not None:
             with contextlib.suppress(ConnectionClosed, OSError):
                 await socket.send(json.dumps({"type": "stop"}))
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._worker is not None:
+            # An action asked for just before the media ended (a transfer, say) still happens.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ACTIONS_GRACE_S):
+                    await self._queued.join()
+        for task in (self._task, self._worker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._worker = None
 
     async def _run(self) -> None:
         delay = BACKOFF_INITIAL_S
@@ -126,8 +161,10 @@ class WebSocketBackend:
                 ) as socket:
                     await socket.send(json.dumps(self._start_message()))
                     self.connects += 1
-                    while self._pending:
-                        await socket.send(self._pending.popleft())
+                    # Until both are empty: more may be kept while these are sent.
+                    while self._pending_events or self._pending:
+                        kept = self._pending_events or self._pending
+                        await socket.send(kept.popleft())
                     self._socket = socket
                     delay = BACKOFF_INITIAL_S
                     await self._read(socket)
@@ -149,22 +186,65 @@ class WebSocketBackend:
                 await output.play(message)
                 continue
             try:
-                control = json.loads(message)
-            except ValueError:
-                log.warning("downstream sent a text frame that is not JSON")
-                continue
-            if not isinstance(control, dict):
-                continue
-            kind = control.get("type")
-            if kind == "stop_audio":
-                output.stop_audio()
-            elif kind == "end":
-                output.end(str(control.get("reason", "downstream ended the session")))
-            elif kind == "transcript" and isinstance(control.get("text"), str):
-                output.report(
-                    BackendEvent("transcript", {"role": "agent", "text": control["text"]})
-                )
-        raise ConnectionClosed(None, None)
+                control = parse_control(message)
+                kind = control["type"]
+                if kind == "stop_audio":
+                    output.stop_audio()
+                elif kind == "end":
+                    output.end(str(control.get("reason", "downstream ended the session")))
+                elif kind == "transcript":
+                    if isinstance(control.get("text"), str):
+                        output.report(
+                            BackendEvent("transcript", {"role": "agent", "text": control["text"]})
+                        )
+                else:
+                    self._queue(parse_action(control), socket)
+            except MalformedMessage as exc:
+                log.warning("downstream sent a malformed message: %s", exc.message)
+                await socket.send(json.dumps(exc.result()))
+
+    def _queue(self, request: ActionRequest, socket: ClientConnection) -> None:
+        try:
+            self._queued.put_nowait((request, socket))
+        except asyncio.QueueFull:
+            raise MalformedMessage(
+                "too_many_actions",
+                f"{QUEUED_ACTIONS} actions are already waiting; wait for their results",
+                action=request.action,
+                request_id=request.id,
+            ) from None
+
+    async def _perform_actions(self) -> None:
+        while True:
+            request, socket = await self._queued.get()
+            try:
+                result = await self._perform(request)
+                try:
+                    await socket.send(json.dumps(result))
+                except ConnectionClosed:
+                    log.info("the result of %s was lost with its connection", request.action)
+            finally:
+                self._queued.task_done()
+
+    async def _perform(self, request: ActionRequest) -> dict[str, Any]:
+        actions = self._actions
+        assert actions is not None
+        try:
+            if request.action == "hang_up":
+                accepted = await actions.hang_up()
+            elif request.action == "transfer":
+                accepted = await actions.transfer(request.argument)
+            else:
+                accepted = await actions.send_dtmf(request.argument)
+        except ActionFailed as exc:
+            log.info("downstream's %s failed: %s", request.action, exc.code)
+            return action_result(request.action, request.id, failure=(exc.code, exc.message))
+        except Exception:
+            # Not ours to expect, but the downstream still gets an answer and the worker goes on.
+            log.exception("downstream's %s failed unexpectedly", request.action)
+            failure = ("internal_error", f"the bridge could not {request.action.replace('_', ' ')}")
+            return action_result(request.action, request.id, failure=failure)
+        return action_result(request.action, request.id, accepted=accepted)
 
     def _start_message(self) -> dict[str, Any]:
         call = self._call
@@ -194,3 +274,104 @@ class WebSocketBackend:
         if self._output is not None:
             self._output.report(BackendEvent("error", {"message": reason, "fatal": True}))
             self._output.end(reason)
+
+
+# --- the downstream's control messages, parsed without I/O -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """A call action the downstream asked for: `argument` is the target or the tones."""
+
+    action: ActionName
+    argument: str = ""
+    id: str | None = None
+
+
+class MalformedMessage(Exception):
+    """A downstream text message the bridge cannot act on; answered as a failed action_result."""
+
+    def __init__(
+        self, code: str, message: str, *, action: str | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.action = action
+        self.request_id = request_id
+
+    def result(self) -> dict[str, Any]:
+        return action_result(self.action, self.request_id, failure=(self.code, self.message))
+
+
+def parse_control(text: str) -> dict[str, Any]:
+    """A text frame as a control message: a JSON object with a string `type`."""
+    try:
+        control = json.loads(text)
+    except ValueError:
+        raise MalformedMessage("invalid_json", "a text frame must be a JSON object") from None
+    if not isinstance(control, dict):
+        raise MalformedMessage("invalid_message", "a text frame must be a JSON object")
+    if not isinstance(control.get("type"), str):
+        raise MalformedMessage("invalid_message", 'a message needs a string "type"')
+    return control
+
+
+def parse_action(control: Mapping[str, Any]) -> ActionRequest:
+    """The call action `control` asks for; raises MalformedMessage saying what is wrong."""
+    kind = str(control["type"])
+    request_id = control.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise MalformedMessage("invalid_field", '"id" must be a string', action=kind)
+    if kind == "hang_up":
+        return ActionRequest("hang_up", id=request_id)
+    if kind == "transfer":
+        return ActionRequest("transfer", _text_field(control, "target", request_id), request_id)
+    if kind == "send_dtmf":
+        return ActionRequest("send_dtmf", _text_field(control, "tones", request_id), request_id)
+    raise MalformedMessage(
+        "unknown_type",
+        f"unknown message type {kind!r} (actions: hang_up, transfer, send_dtmf)",
+        action=kind,
+        request_id=request_id,
+    )
+
+
+def _text_field(control: Mapping[str, Any], name: str, request_id: str | None) -> str:
+    value = control.get(name)
+    if not isinstance(value, str) or not value.strip():
+        kind = str(control["type"])
+        raise MalformedMessage(
+            "invalid_field",
+            f'{kind} needs a non-empty string "{name}"',
+            action=kind,
+            request_id=request_id,
+        )
+    return value.strip()
+
+
+def action_result(
+    action: str | None,
+    request_id: str | None,
+    *,
+    accepted: ActionAccepted | None = None,
+    failure: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """The `action_result` answering one request: `accepted` by ACS, or a (code, message)."""
+    result: dict[str, Any] = {
+        "type": "action_result",
+        "action": action,
+        "ok": failure is None,
+        "error": failure[1] if failure else None,
+        "code": failure[0] if failure else None,
+        "operation_context": accepted.operation_context if accepted else None,
+    }
+    if request_id is not None:
+        result["id"] = request_id
+    return result
+
+
+def call_event_message(event: CallEventIn) -> str:
+    """A Call Automation event as the downstream gets it: `call_event` with the event's data."""
+    data = {key: value for key, value in event.data.items() if key not in ("type", "event")}
+    return json.dumps({"type": "call_event", "event": event.name, **data}, default=str)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from azure.communication.callautomation import (
     AudioFormat,
+    CommunicationIdentifier,
     CommunicationUserIdentifier,
+    DtmfTone,
     MediaStreamingAudioChannelType,
     MediaStreamingContentType,
     MediaStreamingOptions,
@@ -155,6 +157,34 @@ class CallControl:
         client = self._require_client()
         async with _Translated("hang up"):
             await client.get_call_connection(call_connection_id).hang_up(for_everyone)
+
+    async def transfer(
+        self, call_connection_id: str, target: CommunicationIdentifier, *, operation_context: str
+    ) -> None:
+        """Transfer the other party of the call to `target` (the call ends for the bridge)."""
+        client = self._require_client()
+        caller_id = self._settings.transfer_source_caller_id
+        async with _Translated("transfer the call"):
+            await client.get_call_connection(call_connection_id).transfer_call_to_participant(
+                target,
+                operation_context=operation_context,
+                source_caller_id_number=PhoneNumberIdentifier(caller_id) if caller_id else None,
+            )
+
+    async def send_dtmf(
+        self,
+        call_connection_id: str,
+        tones: list[DtmfTone],
+        to: CommunicationIdentifier,
+        *,
+        operation_context: str,
+    ) -> None:
+        """Send DTMF `tones` to the participant `to`."""
+        client = self._require_client()
+        async with _Translated("send DTMF tones"):
+            await client.get_call_connection(call_connection_id).send_dtmf_tones(
+                tones, to, operation_context=operation_context
+            )
 
     def media_streaming_options(
         self, media: MediaOptions, query: str = ""

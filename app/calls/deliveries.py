@@ -102,6 +102,10 @@ class CallbackEvent:
         return _opt_str(self.data.get("serverCallId"))
 
     @property
+    def operation_context(self) -> str | None:
+        return _opt_str(self.data.get("operationContext"))
+
+    @property
     def result(self) -> dict[str, Any]:
         info = self.data.get("resultInformation")
         return info if isinstance(info, dict) else {}

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from app.calls import record_changes
+from app.calls.call_bus import CallBus, CallBusError
 from app.calls.control import CallControl, CallControlError
 from app.calls.deliveries import (
     INCOMING_CALL,
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Event Grid retries for up to 24 h; a claim must outlive the retries it deduplicates.
 CLAIM_TTL_S = 24 * 3600.0
+CALL_EVENT_TIMEOUT_S = 2.0  # the callback route answers ACS after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +38,10 @@ class DeliveryOutcome:
 class CallIntake:
     """Answers incoming calls exactly once and applies callbacks to call state."""
 
-    def __init__(self, store: CallStore, control: CallControl) -> None:
+    def __init__(self, store: CallStore, control: CallControl, bus: CallBus) -> None:
         self._store = store
         self._control = control
+        self._bus = bus
 
     async def handle_grid_events(self, events: list[GridEvent]) -> DeliveryOutcome:
         """Process an Event Grid batch in order."""
@@ -61,6 +64,28 @@ class CallIntake:
         """Fold callback events into call state, in delivery order."""
         for event in events:
             await self._store.update(event.call_connection_id, record_changes.apply_callback(event))
+            if event.name in record_changes.ACTION_OUTCOMES:
+                await self._tell_backend(event)
+
+    async def _tell_backend(self, event: CallbackEvent) -> None:
+        """Pass an action's outcome to the call's backend, on whichever instance holds it."""
+        result = event.result
+        data = {
+            "operation_context": event.operation_context,
+            "code": result.get("code"),
+            "sub_code": result.get("subCode"),
+            "message": result.get("message"),
+        }
+        try:
+            await self._bus.request(
+                event.call_connection_id,
+                "call_event",
+                {"name": event.name, "data": data},
+                timeout_s=CALL_EVENT_TIMEOUT_S,
+            )
+        except CallBusError as exc:
+            # The media socket may be gone already (a transfer ends it): the record has it all.
+            log.info("call event %s not passed to a backend: %s", event.name, type(exc).__name__)
 
     async def _answer_once(self, event: GridEvent) -> str | None:
         incoming = parse_incoming_call(event)

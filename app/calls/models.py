@@ -84,6 +84,33 @@ class TranscriptEntry(BaseModel):
     time: datetime
 
 
+class CallAction(BaseModel):
+    """One call action (transfer, DTMF) asked of ACS, and how it turned out."""
+
+    kind: str  # "transfer" | "send_dtmf"
+    operation_context: str
+    detail: str | None = None  # the target's name or the tones
+    requested_by: str = "api"  # "api" or the backend that asked ("agent")
+    requested_at: datetime = Field(default_factory=utcnow)
+    outcome: str = "requested"  # requested | accepted | completed | failed
+    outcome_detail: str | None = None
+
+
+class ToolCall(BaseModel):
+    """One tool call of a voice agent: arguments (redacted as logs are), outcome, duration."""
+
+    name: str
+    arguments: str
+    outcome: str  # "ok" | "error"
+    result: str  # what went back to the model (trimmed)
+    duration_ms: float
+    time: datetime
+
+
+MAX_ACTIONS = 50
+MAX_TOOL_CALLS = 100
+
+
 class CallRecord(BaseModel):
     """Everything the bridge knows about one call."""
 
@@ -108,6 +135,8 @@ class CallRecord(BaseModel):
     last_event_time: datetime | None = None
     recent_events: list[EventSummary] = Field(default_factory=list)
     transcript: list[TranscriptEntry] = Field(default_factory=list)
+    actions: list[CallAction] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list)
     metrics: dict[str, Any] = Field(default_factory=dict)
 
     def with_event(

@@ -9,13 +9,15 @@ Media owner failures surface as `CallBusError` (app/calls/call_bus.py); the edge
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from app.calls import record_changes
 from app.calls.call_bus import CallBus
 from app.calls.control import CallControl, CallControlError, MediaOptions
-from app.calls.models import CallRecord, ConnectionState, MediaState
+from app.calls.models import CallAction, CallRecord, ConnectionState, Direction, MediaState
 from app.calls.store import CallStore
+from app.calls.targets import identifier_for_raw_id, parse_target, parse_tones
 
 
 class UnknownCall(CallControlError):
@@ -110,6 +112,48 @@ class CallOperations:
         await self._control.hang_up(call_connection_id, for_everyone=for_everyone)
         updated = await self._store.update(call_connection_id, record_changes.hang_up_requested())
         return updated or record
+
+    async def transfer(
+        self, call_connection_id: str, target: str, *, label: str | None = None, by: str = "api"
+    ) -> CallAction:
+        """Transfer the other party to `target` (checked before any request); `label` names it."""
+        identifier = parse_target(target)
+        await self._connected_call(call_connection_id)
+        action = CallAction(
+            kind="transfer",
+            operation_context=f"transfer:{uuid.uuid4().hex}",
+            detail=label or target,
+            requested_by=by,
+        )
+        await self._control.transfer(
+            call_connection_id, identifier, operation_context=action.operation_context
+        )
+        await self._store.update(call_connection_id, record_changes.action_requested(action))
+        return action
+
+    async def send_dtmf(
+        self, call_connection_id: str, tones: str, *, by: str = "api"
+    ) -> CallAction:
+        """Send DTMF to the other party: the caller of an inbound call, the callee otherwise."""
+        parsed = parse_tones(tones)
+        record = await self._connected_call(call_connection_id)
+        other = record.caller if record.direction is Direction.INBOUND else record.callee
+        if not other:
+            raise ActionRefused("no_other_party", "the call's other party is not known yet")
+        action = CallAction(
+            kind="send_dtmf",
+            operation_context=f"dtmf:{uuid.uuid4().hex}",
+            detail=tones.strip().upper(),
+            requested_by=by,
+        )
+        await self._control.send_dtmf(
+            call_connection_id,
+            parsed,
+            identifier_for_raw_id(other),
+            operation_context=action.operation_context,
+        )
+        await self._store.update(call_connection_id, record_changes.action_requested(action))
+        return action
 
     async def stop_audio(self, call_connection_id: str) -> AudioStop:
         """Have the instance holding the call's media socket drop its queued audio (barge-in)."""

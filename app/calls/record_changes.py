@@ -13,6 +13,8 @@ from datetime import datetime
 
 from app.calls.deliveries import CallbackEvent, IncomingCall
 from app.calls.models import (
+    MAX_ACTIONS,
+    CallAction,
     CallRecord,
     ConnectionState,
     Direction,
@@ -158,6 +160,43 @@ def hang_up_requested() -> Mutation:
     return mutate
 
 
+def action_requested(action: CallAction) -> Mutation:
+    """We asked ACS for a call action (its outcome callback updates it)."""
+
+    def mutate(current: CallRecord | None) -> CallRecord | None:
+        if current is None:
+            return None
+        actions = [*current.actions, action][-MAX_ACTIONS:]
+        event = "TransferRequested" if action.kind == "transfer" else "SendDtmfRequested"
+        return current.model_copy(update={"actions": actions}).with_event(
+            event, detail=action.detail
+        )
+
+    return mutate
+
+
+# Outcome callbacks of call actions, matched to the action by operation context.
+ACTION_OUTCOMES = {
+    "CallTransferAccepted": "accepted",
+    "CallTransferFailed": "failed",
+    "SendDtmfTonesCompleted": "completed",
+    "SendDtmfTonesFailed": "failed",
+}
+
+
+def _with_action_outcome(record: CallRecord, event: CallbackEvent) -> CallRecord:
+    outcome = ACTION_OUTCOMES.get(event.name)
+    if outcome is None or not event.operation_context:
+        return record
+    actions = [
+        a.model_copy(update={"outcome": outcome, "outcome_detail": _result_text(event)})
+        if a.operation_context == event.operation_context
+        else a
+        for a in record.actions
+    ]
+    return record.model_copy(update={"actions": actions})
+
+
 def apply_callback(event: CallbackEvent) -> Mutation:
     """Fold one callback event into the call's record."""
 
@@ -170,7 +209,9 @@ def apply_callback(event: CallbackEvent) -> Mutation:
             }
         )
         detail = _detail(event)
-        record = record.with_event(event.name, time=event.time, detail=detail)
+        record = _with_action_outcome(
+            record.with_event(event.name, time=event.time, detail=detail), event
+        )
         if event.name not in KNOWN_EVENTS:
             log.info("ignoring callback event %s for %s", event.name, event.call_connection_id)
             return record

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from app.backends.base import CallEventIn
 from app.calls.call_bus import BusCommand, CommandFailed, CommandHandler
 from app.media.session import MediaSession
 
@@ -20,6 +21,13 @@ def media_commands(session: MediaSession) -> CommandHandler:
             queued = output.queued_frames
             output.stop_audio()
             return {"stopped": True, "dropped_frames": queued}
+        if command.name == "call_event":
+            data = command.args.get("data")
+            event = CallEventIn(
+                name=str(command.args.get("name", "")),
+                data=data if isinstance(data, dict) else {},
+            )
+            return {"told": session.tell(event)}
         if command.name == "end_media":
             session.end(str(command.args.get("reason", "ended by the control API")), 1000)
             return {"ending": True}

@@ -35,7 +35,9 @@ from app.backends.base import (
     Backend,
     BackendError,
     BackendEvent,
+    CallActions,
     CallContext,
+    CallEventIn,
     DtmfIn,
     InboundEvent,
     StreamFormat,
@@ -112,6 +114,7 @@ class MediaSession:
         store: CallStore,
         writer: StateWriter,
         backend_factory: Callable[[], Backend],
+        actions: CallActions,
         metrics: SessionMetrics,
         events: EventHub,
         clock: Callable[[], float] = time.monotonic,
@@ -130,6 +133,7 @@ class MediaSession:
         self._events = events
         self._level = LevelMeter()
         self._backend_factory = backend_factory
+        self._actions = actions
         self._clock = clock
         self._inbound = InboundStream(settings.media_max_message_bytes, self.stats)
         self._queue: DropOldestQueue[InboundEvent] = DropOldestQueue(
@@ -151,6 +155,13 @@ class MediaSession:
     def output(self) -> SessionOutput | None:
         """The outbound side, once AudioMetadata has arrived."""
         return self._media.output if self._media is not None else None
+
+    def tell(self, event: CallEventIn) -> bool:
+        """Pass a call event to the backend, in order with its audio; False before it exists."""
+        if self._media is None:
+            return False
+        self._feed.deliver(event)
+        return True
 
     def end(self, reason: str, close_code: int = 1000) -> None:
         """Ask the session to end (from the backend, the registry or a control action)."""
@@ -282,7 +293,7 @@ class MediaSession:
             record = None  # the call goes on without caller/callee in the backend's context
         if record is not None:
             context = dataclasses.replace(context, caller=record.caller, callee=record.callee)
-        await media.backend.open(context, media.output)
+        await media.backend.open(context, media.output, self._actions)
         assert self._task_group is not None
         self._task_group.create_task(self._send_paced(media.pacer))
 
@@ -315,6 +326,17 @@ class MediaSession:
                 "transcript %s: %s",
                 event.data.get("role"),
                 event.data.get("text"),
+                extra=self._log_extra(),
+            )
+        elif event.kind == "tool_call":
+            data = event.data
+            outcome = str(data.get("outcome", "error"))
+            self._metrics.tool_called(str(data.get("tool", "unknown")), outcome)
+            log.info(
+                "tool call %s: %s in %s ms",
+                data.get("name"),
+                outcome,
+                data.get("duration_ms"),
                 extra=self._log_extra(),
             )
 

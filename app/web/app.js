@@ -11,6 +11,7 @@
     emulatorCalls: "api/emulator/calls",
   };
   const LEVEL_STALE_MS = 1000;   // a meter with no news for this long falls to zero
+  const DETAIL_CHARS = 160;      // tool arguments and results are cut to this in the list
   const MAX_RETRY_MS = 15000;
   const TOAST_MS = 4500;
 
@@ -60,6 +61,20 @@
   };
 
   function label(value) { return LABELS[value] || String(value || "—"); }
+
+  const ACTION_LABELS = { hang_up: "Hang up", transfer: "Transfer", send_dtmf: "DTMF" };
+  const OUTCOME_TONES = { requested: "warn", accepted: "info", completed: "ok", failed: "bad", ok: "ok", error: "bad" };
+
+  function trimmed(text, limit = DETAIL_CHARS) {
+    const value = text == null ? "" : String(text);
+    return value.length > limit ? `${value.slice(0, limit - 1)}…` : value;
+  }
+
+  function milliseconds(ms) {
+    const value = Number(ms);
+    if (!Number.isFinite(value)) return "";
+    return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
+  }
 
   function time(iso) {
     const ms = Date.parse(iso);
@@ -254,12 +269,51 @@
     const list = $("details-fields");
     list.replaceChildren(...fields.filter(([, value]) => value !== null && value !== undefined && value !== "")
       .flatMap(([name, value, cls]) => [el("dt", { text: name }), el("dd", { className: cls, text: String(value) })]));
+    renderList("details-actions", call.actions, actionItem);
+    renderList("details-tools", call.tool_calls, toolCallItem);
     const events = [...(call.recent_events || [])].reverse();
     $("details-events").replaceChildren(...(events.length ? events.map((event) => el("li", {},
       el("span", { className: "event-time", text: time(event.time) }),
       el("span", { className: "event-type", text: event.type }),
       event.detail ? el("span", { className: "event-detail", text: event.detail }) : "",
     )) : [el("li", { className: "events-empty", text: "No events yet" })]));
+  }
+
+  // A details section (newest first), hidden while the call has nothing for it.
+  function renderList(id, items, item) {
+    const list = Array.isArray(items) ? [...items].reverse() : [];
+    $(`${id}-section`).hidden = list.length === 0;
+    $(id).replaceChildren(...list.map(item));
+  }
+
+  function outcomeBadge(outcome) {
+    return el("span", { className: "badge badge-small", dataset: { tone: OUTCOME_TONES[outcome] || "idle" }, text: String(outcome || "—") });
+  }
+
+  function actionItem(action) {
+    const by = action.requested_by ? `by ${action.requested_by}` : null;
+    return el("li", { className: "call-action", dataset: { kind: String(action.kind || "") } },
+      el("span", { className: "event-time", text: time(action.requested_at) }),
+      el("span", { className: "event-head" },
+        el("span", { className: "event-type", text: ACTION_LABELS[action.kind] || String(action.kind || "—") }),
+        outcomeBadge(action.outcome)),
+      el("span", { className: "event-detail mono", text: [action.detail, by].filter(Boolean).join(" · ") }),
+      action.outcome_detail ? el("span", { className: "event-detail", text: action.outcome_detail }) : "",
+    );
+  }
+
+  function toolCallItem(tool) {
+    const args = tool.arguments == null ? "" : String(tool.arguments);
+    const result = tool.result == null ? "" : String(tool.result);
+    return el("li", { className: "tool-call", dataset: { tool: String(tool.name || "") } },
+      el("span", { className: "event-time", text: time(tool.time) }),
+      el("span", { className: "event-head" },
+        el("span", { className: "event-type mono", text: String(tool.name || "—") }),
+        outcomeBadge(tool.outcome),
+        el("span", { className: "tool-duration", text: milliseconds(tool.duration_ms) })),
+      args ? el("span", { className: "event-detail mono tool-arguments", title: trimmed(args, 2000), text: trimmed(args) }) : "",
+      result ? el("span", { className: "event-detail tool-result", title: trimmed(result, 2000), text: `→ ${trimmed(result)}` }) : "",
+    );
   }
 
   function select(id) {

@@ -11,7 +11,7 @@ from app.backends.base import AudioIn, CallContext, StreamFormat
 from app.backends.recorder import RecorderBackend, wav_header
 from app.emulator.media_client import StreamScript, tone
 from app.media import eager
-from tests.backends.realtime.conftest import FakeOutput
+from tests.backends.realtime.conftest import FakeActions, FakeOutput
 from tests.conftest import AppFactory
 from tests.media.conftest import StreamFactory
 
@@ -92,7 +92,7 @@ async def test_receive_waits_only_for_a_disk_write_and_every_frame_lands_in_one_
 ) -> None:
     recorder = RecorderBackend(tmp_path)
     call = CallContext("rec-eager", None, StreamFormat(16000))
-    await recorder.open(call, FakeOutput())
+    await recorder.open(call, FakeOutput(), FakeActions())
     audio = tone(16000, 2.5, freq=500)
     frames = [audio[i : i + 640] for i in range(0, len(audio), 640)]
     waited = 0

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from app.backends.base import AudioIn, CallContext, InboundEvent, MediaOutput
+from app.backends.base import AudioIn, CallActions, CallContext, InboundEvent, MediaOutput
 from app.emulator.media_client import StreamScript
 from tests.conftest import AppFactory, StreamFactory
 
@@ -26,7 +26,7 @@ class PickyBackend:
     def __init__(self) -> None:
         self.got: list[tuple[int, asyncio.Task[object] | None]] = []
 
-    async def open(self, call: CallContext, output: MediaOutput) -> None:
+    async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
         return None
 
     async def receive(self, event: InboundEvent) -> None:

@@ -17,11 +17,13 @@ from fastapi import APIRouter, Header, Request
 from playwright.async_api import Browser, Page, expect
 
 from app.calls.models import (
+    CallAction,
     CallRecord,
     ConnectionState,
     EventSummary,
     MediaConnection,
     MediaState,
+    ToolCall,
     utcnow,
 )
 from app.emulator import AcsEmulator
@@ -32,6 +34,7 @@ from tests.observability.conftest import observed_app, services_of, settings_wit
 KEY = "browser-test-key"
 SCREENSHOT = Path(tempfile.gettempdir()) / "acs-bridge-console.png"
 HOSTILE_NAME = '<img src=x onerror="window.pwned=1"> Ada & Co'
+HOSTILE_RESULT = '<script>window.pwned=2</script><img src=x onerror="window.pwned=3"> shipped'
 
 
 def stand_in_control(received: list[dict[str, Any]]) -> APIRouter:
@@ -83,6 +86,27 @@ def streaming_call() -> CallRecord:
             EventSummary(type="CallConnected", time=started),
             EventSummary(type="MediaStreamingStarted", time=started, detail="subscriptionStarted"),
             EventSummary(type="MediaConnected", time=started),
+        ],
+        actions=[
+            CallAction(
+                kind="transfer",
+                operation_context="transfer:0a1b",
+                detail="sales",
+                requested_by="agent",
+                requested_at=started,
+                outcome="completed",
+                outcome_detail="CallTransferAccepted",
+            )
+        ],
+        tool_calls=[
+            ToolCall(
+                name="lookup_order",
+                arguments='{"order_id": "A-1"}',
+                outcome="ok",
+                result=HOSTILE_RESULT,
+                duration_ms=212.4,
+                time=started,
+            )
         ],
     )
 
@@ -140,7 +164,21 @@ async def test_console_shows_a_published_call_and_stops_its_media(browser: Brows
         await expect(row.locator(".meter")).to_have_attribute("aria-valuenow", "0.200")
 
         await row.click()
-        await expect(page.locator("#details")).to_be_visible()
+        details = page.locator("#details")
+        await expect(details).to_be_visible()
+        action = details.locator("#details-actions li")
+        await expect(action).to_have_count(1)
+        await expect(action.locator(".event-type")).to_have_text("Transfer")
+        await expect(action.locator(".badge")).to_have_text("completed")
+        await expect(action).to_contain_text("sales · by agent")
+        tool = details.locator("#details-tools li")
+        await expect(tool).to_have_count(1)
+        await expect(tool.locator(".event-type")).to_have_text("lookup_order")
+        await expect(tool.locator(".badge")).to_have_text("ok")
+        await expect(tool.locator(".tool-duration")).to_have_text("212 ms")
+        await expect(tool.locator(".tool-arguments")).to_have_text('{"order_id": "A-1"}')
+        await expect(tool.locator(".tool-result")).to_have_text(f"→ {HOSTILE_RESULT}")
+        assert await details.locator("img, script").count() == 0
         await page.screenshot(path=SCREENSHOT, full_page=True)
 
         await row.locator('[data-action="stop"]').click()
