@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from app.agent.tools import load_tool_config
 from app.api import callbacks, calls, console, errors, eventgrid, health, media, metrics
 from app.api import emulator as emulator_routes
 from app.media.asgi_channels import RawChannelsMiddleware
@@ -38,6 +40,9 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
     settings = settings if settings is not None else Settings()
     # Refuse to build an internet-facing app whose ACS traffic nobody verifies.
     check_secure_configuration(settings)
+    # A bad AGENT_TOOLS_FILE stops the app here, in one line, not at the first call. The
+    # composition root is where the process environment is handed over (`${VAR}` in headers).
+    tools = load_tool_config(settings, os.environ)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,7 +63,9 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
                     acs.emulator.endpoint,
                 )
             stopping = await stack.enter_async_context(ShutdownSignal())
-            services = await build_services(live_settings, stack, emulator=live_emulator)
+            services = await build_services(
+                live_settings, stack, emulator=live_emulator, tools=tools
+            )
             # Console streams never end by themselves; the server waits for them on shutdown.
             stopping.on_signal(services.events.close)
             app.state.services = services

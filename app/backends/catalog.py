@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+from app.agent.tools import ToolConfig
 from app.backends.base import Backend
 from app.settings import Settings
 
@@ -23,6 +24,8 @@ BACKENDS: dict[str, str] = {
 # Backends with resources shared by all calls (opened with the app, closed at shutdown): an
 # async `(settings, stack) -> BackendFactory` in place of the plain factory.
 APP_SCOPED: dict[str, str] = {
+    # The Realtime backends load the agent tools (AGENT_TOOLS_FILE) once for the app.
+    "openai": "app.backends.realtime:open_openai_factory",
     "azure-openai": "app.backends.realtime:open_azure_factory",
 }
 
@@ -37,14 +40,14 @@ def backend_factory(name: str) -> BackendFactory:
 
 
 async def open_backend_factory(
-    name: str, settings: Settings, stack: AsyncExitStack
+    name: str, settings: Settings, stack: AsyncExitStack, *, tools: ToolConfig | None = None
 ) -> BackendFactory:
     """The app's per-call factory for backend `name`, its shared resources opened in `stack`."""
     target = APP_SCOPED.get(name)
     if target is None:
         return backend_factory(name)
-    opener: Callable[[Settings, AsyncExitStack], Awaitable[Any]] = _load(target)
-    factory: BackendFactory = await opener(settings, stack)
+    opener: Callable[..., Awaitable[Any]] = _load(target)
+    factory: BackendFactory = await opener(settings, stack, tools=tools)
     return factory
 
 

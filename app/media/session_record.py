@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from app.calls.models import (
+    MAX_TOOL_CALLS,
     MAX_TRANSCRIPT_ENTRIES,
     CallRecord,
     MediaConnection,
@@ -82,6 +83,10 @@ def _with_stats(record: CallRecord, stats: MediaStats) -> CallRecord:
         earlier = [e for e in record.transcript if e.time < stats.started_at]
         mine = [TranscriptEntry(role=r, text=t, time=at) for r, t, at in stats.transcripts]
         updates["transcript"] = (earlier + mine)[-MAX_TRANSCRIPT_ENTRIES:]
+    if stats.tool_calls:
+        # Rewritten whole, like the transcript, so applying the mutation twice changes nothing.
+        earlier_calls = [c for c in record.tool_calls if c.time < stats.started_at]
+        updates["tool_calls"] = (earlier_calls + stats.tool_calls)[-MAX_TOOL_CALLS:]
     if stats.turn_latencies_ms:
         latencies = sorted(stats.turn_latencies_ms)
         updates["metrics"] = {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from app.backends.base import BackendEvent
-from app.calls.models import utcnow
+from app.calls.models import MAX_TOOL_CALLS, ToolCall, utcnow
 
 MAX_KEPT_TRANSCRIPTS = 200
 
@@ -23,6 +25,7 @@ class MediaStats:
     started_at: datetime = field(default_factory=utcnow)
     transcripts: list[tuple[str, str, datetime]] = field(default_factory=list)
     turn_latencies_ms: list[float] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
     def add_transcript(self, role: str, text: str) -> None:
         self.transcripts.append((role, text, utcnow()))
@@ -38,3 +41,20 @@ class MediaStats:
             if isinstance(ms, int | float):
                 self.turn_latencies_ms.append(float(ms))
                 del self.turn_latencies_ms[:-MAX_KEPT_TRANSCRIPTS]
+        elif event.kind == "tool_call":
+            self.add_tool_call(event.data)
+
+    def add_tool_call(self, data: Mapping[str, Any]) -> None:
+        """Keep a voice agent's tool call (a `tool_call` event's data), the latest ones only."""
+        duration = data.get("duration_ms")
+        self.tool_calls.append(
+            ToolCall(
+                name=str(data.get("name", "")),
+                arguments=str(data.get("arguments", "")),
+                outcome=str(data.get("outcome", "error")),
+                result=str(data.get("result", "")),
+                duration_ms=float(duration) if isinstance(duration, int | float) else 0.0,
+                time=utcnow(),
+            )
+        )
+        del self.tool_calls[:-MAX_TOOL_CALLS]

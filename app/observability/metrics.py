@@ -91,6 +91,13 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self.tool_calls = Counter(
+            "tool_calls",
+            "Voice agent tool calls, by tool and outcome (ok, error)",
+            ["tool", "outcome"],
+            namespace=ns,
+            registry=r,
+        )
         self.http_requests = Counter(
             "http_requests",
             "HTTP requests, by method, route template and status",
@@ -149,6 +156,10 @@ class Metrics:
 
     def backend_reconnect(self, backend: str) -> None:
         self.backend_reconnects.labels(backend).inc()
+
+    def tool_call(self, tool: str, outcome: str) -> None:
+        """Count one tool call; `tool` is a configured name (or "unknown"), so labels stay few."""
+        self.tool_calls.labels(tool, outcome).inc()
 
     # --- HTTP -----------------------------------------------------------------------------------
     def observe_http(self, method: str, route: str, status: int, seconds: float | None) -> None:
@@ -234,3 +245,7 @@ class SessionMetrics:
 
     def backend_reconnected(self) -> None:
         self._metrics.backend_reconnect(self._backend)
+
+    def tool_called(self, tool: str, outcome: str) -> None:
+        """A voice agent's tool call (a few per call: counted at once, not at a flush)."""
+        self._metrics.tool_call(tool, outcome)

@@ -17,15 +17,20 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+import httpx
 from openai import WebSocketConnectionClosedError
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from websockets.exceptions import ConnectionClosed
 
+from app.agent.runner import ToolRunner
+from app.agent.tools import ToolConfig
 from app.backends.base import (
     AudioIn,
     BackendError,
     BackendEvent,
+    CallActions,
     CallContext,
+    CallEventIn,
     InboundEvent,
     MediaOutput,
     TranscriptIn,
@@ -78,10 +83,14 @@ class RealtimeBackend:
         reconnect: ReconnectPolicy | None = None,
         renew_after_s: float = RENEW_AFTER_S,
         renew_deadline_s: float = RENEW_DEADLINE_S,
+        tools: ToolConfig | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.name = name
         self._connector = connector
         self._config = config
+        self._tools = tools or ToolConfig()
+        self._http_client = http_client  # the app's, shared by every call's custom tools
         self._reconnect = reconnect or ReconnectPolicy()
         self._renew_after_s = renew_after_s
         self._renew_deadline_s = max(renew_deadline_s, renew_after_s)
@@ -108,7 +117,7 @@ class RealtimeBackend:
         """Audio deltas of interrupted responses that were not played."""
         return 0 if self._conversation is None else self._conversation.dropped_deltas
 
-    async def open(self, call: CallContext, output: MediaOutput) -> None:
+    async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
         self._call, self._output = call, output
         self._batcher.frame_bytes = MODEL_SAMPLE_RATE * 2 * call.stream.frame_ms // 1000
         path = self._config.instructions_file
@@ -118,7 +127,10 @@ class RealtimeBackend:
             except (OSError, UnicodeDecodeError) as exc:
                 message = f"cannot read REALTIME_INSTRUCTIONS_FILE: {exc}"
                 raise BackendError(message, fatal=True) from exc
-        self._conversation = Conversation(output, self._log_extra())
+        runner = None
+        if self._tools.tools:
+            runner = ToolRunner(self._tools, call, actions, client=self._http_client)
+        self._conversation = Conversation(output, self._log_extra(), runner)
         self._task = asyncio.create_task(self._run(), name=f"realtime-{call.call_connection_id}")
 
     async def receive(self, event: InboundEvent) -> None:
@@ -127,6 +139,8 @@ class RealtimeBackend:
                 await self._send_audio(chunk)
         elif isinstance(event, TranscriptIn) and self._config.turn_detection == "none":
             await self._acs_turn(event)
+        elif isinstance(event, CallEventIn) and event.name == "CallTransferFailed":
+            await self._transfer_failed(event)
 
     async def close(self) -> None:
         if self._closed:
@@ -199,7 +213,8 @@ class RealtimeBackend:
     ) -> SessionOutcome:
         conversation.new_session()
         self._session_live = False
-        await connection.send(session_update(self._config, self._instructions))
+        update = session_update(self._config, self._instructions, self._tools.definitions())
+        await connection.send(update)
         for item in conversation.history.replay():
             await connection.send(item)
         # Audio kept while disconnected goes first; the socket is shared only once it is out.
@@ -257,6 +272,17 @@ class RealtimeBackend:
             if event.final:
                 await connection.send({"type": "input_audio_buffer.commit"})
                 await connection.send({"type": "response.create"})
+        except _SOCKET_CLOSED:
+            return  # the session task sees the drop and reconnects
+
+    async def _transfer_failed(self, event: CallEventIn) -> None:
+        """Tell the model, so the agent can say so rather than leave the caller waiting."""
+        connection, conversation = self._connection, self._conversation
+        if connection is None or conversation is None or conversation.tool_calls is None:
+            return
+        message = str(event.data.get("message") or "no reason given")
+        try:
+            await conversation.tool_calls.tell(connection, f"[the transfer failed: {message}]")
         except _SOCKET_CLOSED:
             return  # the session task sees the drop and reconnects
 

@@ -6,6 +6,7 @@ transcript history and the player outlive a socket, the per-response accounting 
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import logging
 import time
@@ -13,8 +14,10 @@ from collections.abc import Mapping
 from typing import Literal
 
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
+from openai.types.realtime.conversation_item import ConversationItem
 from openai.types.realtime.realtime_server_event import RealtimeServerEvent
 
+from app.agent.runner import ToolRunner
 from app.backends.base import BackendEvent, MediaOutput
 from app.backends.realtime.errors import (
     RACE_EVENT_PREFIX,
@@ -25,14 +28,23 @@ from app.backends.realtime.errors import (
 from app.backends.realtime.history import ConversationHistory
 from app.backends.realtime.playback import PlaybackLedger
 from app.backends.realtime.player import AudioPlayer
+from app.backends.realtime.tool_calls import ToolCalls
 
 log = logging.getLogger(__name__)
+
+HEARD_POLL_MIN_S = 0.02
+HEARD_POLL_MAX_S = 0.25
 
 
 class Conversation:
     """Turns server events into calls on the MediaOutput, and barge-ins into client events."""
 
-    def __init__(self, output: MediaOutput, log_extra: Mapping[str, str | None]) -> None:
+    def __init__(
+        self,
+        output: MediaOutput,
+        log_extra: Mapping[str, str | None],
+        tools: ToolRunner | None = None,
+    ) -> None:
         self.output = output
         self.history = ConversationHistory()
         self.ledger = PlaybackLedger()
@@ -42,11 +54,16 @@ class Conversation:
         self._speech_stopped_at: float | None = None
         self._event_seq = 0
         self._log_extra = dict(log_extra)
+        self.tool_calls = (
+            None if tools is None else ToolCalls(tools, output, self.until_heard, log_extra)
+        )
 
     def new_session(self) -> None:
         """A new, empty Realtime session: old response and item ids mean nothing to it."""
         self.ledger.reset()
         self.caller_speaking = False
+        if self.tool_calls is not None:
+            self.tool_calls.new_session()
 
     def session_lost(self) -> None:
         """The socket dropped: the new session knows nothing of a cut-off response, so stop it."""
@@ -59,7 +76,17 @@ class Conversation:
         return not self.caller_speaking and not self.ledger.is_speaking(self.output.heard_ms)
 
     async def close(self) -> None:
+        if self.tool_calls is not None:
+            await self.tool_calls.close()
         await self.player.close()
+
+    async def until_heard(self) -> None:
+        """Wait until the response in flight is done and the caller has heard all its audio."""
+        heard_ms = self.output.heard_ms
+        while self.ledger.is_speaking(heard_ms):
+            # What the caller hears is estimated from the clock: sleep about as long as is left.
+            left_s = self.ledger.unheard_ms(heard_ms) / 1000.0
+            await asyncio.sleep(min(max(left_s, HEARD_POLL_MIN_S), HEARD_POLL_MAX_S))
 
     async def handle(self, connection: AsyncRealtimeConnection, event: RealtimeServerEvent) -> None:
         """Act on one server event; raises RealtimeFatal or SessionExpired."""
@@ -80,9 +107,23 @@ class Conversation:
         elif event.type == "response.created":
             if event.response.id:
                 self.ledger.response_created(event.response.id)
+                if self.tool_calls is not None:
+                    self.tool_calls.response_created(event.response.id)
+        elif event.type == "response.function_call_arguments.done":
+            if self.tool_calls is not None:
+                self.tool_calls.requested(
+                    connection, event.response_id, event.call_id, event.name, event.arguments
+                )
+        elif event.type == "response.output_item.done":
+            item = event.item
+            if item.type == "function_call" and self.tool_calls is not None:
+                self.tool_calls.requested(
+                    connection, event.response_id, item.call_id, item.name, item.arguments
+                )
         elif event.type == "response.done":
             if event.response.id:
                 self.ledger.response_done(event.response.id)
+                await self._tools_after(connection, event.response.id, event.response.output)
             details = event.response.status_details
             if event.response.status == "failed" and details and details.error:
                 # Quota and some auth failures arrive here rather than as `error` events.
@@ -122,6 +163,23 @@ class Conversation:
                     "audio_end_ms": truncation.audio_end_ms,
                 }
             )
+
+    async def _tools_after(
+        self,
+        connection: AsyncRealtimeConnection,
+        response_id: str,
+        output: list[ConversationItem] | None,
+    ) -> None:
+        tool_calls = self.tool_calls
+        if tool_calls is None:
+            return
+        # A server that sent no per-item events still lists the calls in the response.
+        for item in output or ():
+            if item.type == "function_call":
+                tool_calls.requested(
+                    connection, response_id, item.call_id, item.name, item.arguments
+                )
+        await tool_calls.response_done(connection, response_id)
 
     def _on_audio(self, response_id: str, item_id: str, delta: str) -> None:
         try:

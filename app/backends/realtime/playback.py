@@ -107,6 +107,13 @@ class PlaybackLedger:
             last is not None and not last.truncated and heard_ms(last.item_id) < last.generated_ms
         )
 
+    def unheard_ms(self, heard_ms: Callable[[str], float]) -> float:
+        """Milliseconds of the latest item's audio the caller has yet to hear."""
+        last = self._last
+        if last is None or last.truncated:
+            return 0.0
+        return max(0.0, last.generated_ms - heard_ms(last.item_id))
+
     def interrupt(self, heard_ms: Callable[[str], float]) -> Interruption | None:
         """The caller started talking: what to cancel and truncate (None: the model is silent)."""
         if not self.is_speaking(heard_ms):

@@ -6,6 +6,7 @@ time; the greeting is asked for once per call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -16,6 +17,10 @@ from openai.types.realtime.realtime_audio_config_input_param import (
 from openai.types.realtime.realtime_audio_formats_param import AudioPCM
 from openai.types.realtime.realtime_audio_input_turn_detection_param import (
     RealtimeAudioInputTurnDetectionParam,
+)
+from openai.types.realtime.realtime_function_tool_param import RealtimeFunctionToolParam
+from openai.types.realtime.realtime_session_create_request_param import (
+    RealtimeSessionCreateRequestParam,
 )
 from openai.types.realtime.response_create_event_param import ResponseCreateEventParam
 from openai.types.realtime.session_update_event_param import SessionUpdateEventParam
@@ -70,26 +75,31 @@ class RealtimeConfig:
         return MODEL_SAMPLE_RATE * 2 * self.append_ms // 1000
 
 
-def session_update(config: RealtimeConfig, instructions: str) -> SessionUpdateEventParam:
-    """The `session.update` sent first on every connection."""
+def session_update(
+    config: RealtimeConfig,
+    instructions: str,
+    tools: Sequence[RealtimeFunctionToolParam] = (),
+) -> SessionUpdateEventParam:
+    """The `session.update` sent first on every connection, offering `tools` if any."""
     audio_input: RealtimeAudioConfigInputParam = {
         "format": PCM_FORMAT,
         "turn_detection": turn_detection(config),
     }
     if config.input_transcription:
         audio_input["transcription"] = {"model": config.transcription_model}
-    return {
-        "type": "session.update",
-        "session": {
-            "type": "realtime",
-            "output_modalities": ["audio"],
-            "instructions": instructions,
-            "audio": {
-                "input": audio_input,
-                "output": {"format": PCM_FORMAT, "voice": config.voice},
-            },
+    session: RealtimeSessionCreateRequestParam = {
+        "type": "realtime",
+        "output_modalities": ["audio"],
+        "instructions": instructions,
+        "audio": {
+            "input": audio_input,
+            "output": {"format": PCM_FORMAT, "voice": config.voice},
         },
     }
+    if tools:
+        session["tools"] = list(tools)
+        session["tool_choice"] = "auto"
+    return {"type": "session.update", "session": session}
 
 
 def turn_detection(config: RealtimeConfig) -> RealtimeAudioInputTurnDetectionParam | None:

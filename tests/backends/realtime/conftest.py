@@ -6,17 +6,59 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from app.backends.base import BackendEvent, CallContext, StreamFormat
+from app.agent.tools import ToolConfig
+from app.backends.base import (
+    ActionAccepted,
+    ActionFailed,
+    BackendEvent,
+    CallContext,
+    StreamFormat,
+)
 from app.backends.realtime import RealtimeBackend, RealtimeConfig, ReconnectPolicy
 from app.backends.realtime.connection import openai_connector
 from app.settings import Settings
 from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, fake_realtime
 
 FAST_RECONNECT = ReconnectPolicy(initial_s=0.01, max_s=0.05, attempts=4)
+
+
+class FakeActions:
+    """The backend's call actions, recorded; each one is accepted unless named in `refuse`
+    (action -> ActionFailed to raise)."""
+
+    def __init__(self, refuse: dict[str, ActionFailed] | None = None) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.refuse = refuse or {}
+        self._changed = asyncio.Event()
+
+    async def hang_up(self) -> ActionAccepted:
+        return self._record("hang_up", "")
+
+    async def transfer(self, target: str) -> ActionAccepted:
+        return self._record("transfer", target)
+
+    async def send_dtmf(self, tones: str) -> ActionAccepted:
+        return self._record("send_dtmf", tones)
+
+    async def wait_for(self, action: str, within_s: float = 5.0) -> None:
+        async with asyncio.timeout(within_s):
+            while not any(name == action for name, _ in self.calls):
+                self._changed.clear()
+                await self._changed.wait()
+
+    def _record(
+        self, action: Literal["hang_up", "transfer", "send_dtmf"], detail: str
+    ) -> ActionAccepted:
+        self.calls.append((action, detail))
+        self._changed.set()
+        refusal = self.refuse.get(action)
+        if refusal is not None:
+            raise refusal
+        return ActionAccepted(action, f"test:{action}")
 
 
 class FakeOutput:
@@ -39,14 +81,6 @@ class FakeOutput:
         self.log.append(("play", playback_id))
         self.played[playback_id] += pcm
         self._changed.set()
-
-    def play_nowait(self, pcm: bytes, *, playback_id: str | None = None) -> bool:
-        if self.gate is not None and not self.gate.is_set():
-            return False
-        self.log.append(("play", playback_id))
-        self.played[playback_id] += pcm
-        self._changed.set()
-        return True
 
     def stop_audio(self) -> None:
         self.log.append(("stop", None))
@@ -77,11 +111,15 @@ class FakeOutput:
                 await self._changed.wait()
 
 
-def call_context(sample_rate: int = 24000) -> CallContext:
+def call_context(
+    sample_rate: int = 24000, caller: str | None = None, callee: str | None = None
+) -> CallContext:
     return CallContext(
         call_connection_id="call-realtime",
         correlation_id="corr-realtime",
         stream=StreamFormat(sample_rate=sample_rate),
+        caller=caller,
+        callee=callee,
     )
 
 
@@ -106,7 +144,8 @@ async def fake() -> AsyncIterator[FakeRealtime]:
 
 @pytest.fixture
 def open_backend(fake: FakeRealtime) -> OpenBackend:
-    """Open a RealtimeBackend against `fake` (settings as keyword args); closed on exit."""
+    """Open a RealtimeBackend against `fake` (settings as keyword args, no tools unless
+    `tools`); closed on exit."""
 
     @asynccontextmanager
     async def open_(
@@ -114,6 +153,9 @@ def open_backend(fake: FakeRealtime) -> OpenBackend:
         output: FakeOutput | None = None,
         reconnect: ReconnectPolicy = FAST_RECONNECT,
         renew_after_s: float = 3600.0,
+        tools: ToolConfig | None = None,
+        actions: FakeActions | None = None,
+        call: CallContext | None = None,
         **overrides: Any,
     ) -> AsyncIterator[tuple[RealtimeBackend, FakeOutput]]:
         settings = realtime_settings(fake, **overrides)
@@ -123,9 +165,10 @@ def open_backend(fake: FakeRealtime) -> OpenBackend:
             reconnect=reconnect,
             renew_after_s=renew_after_s,
             renew_deadline_s=renew_after_s + 1.0,
+            tools=tools,
         )
         output = output or FakeOutput()
-        await backend.open(call_context(), output)
+        await backend.open(call or call_context(), output, actions or FakeActions())
         try:
             yield backend, output
         finally:

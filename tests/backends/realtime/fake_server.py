@@ -4,7 +4,8 @@ It does what the bridge relies on: `session.created` on connect, `session.update
 audio recorded, `conversation.item.create` acknowledged, `response.cancel` and
 `conversation.item.truncate` checked the way the service checks them (cancel without a response
 in flight, truncate past the generated audio: errors that echo the client's event_id). Tests
-drive the rest through `FakeSession`: responses with audio, speech_started, errors, drops.
+drive the rest through `FakeSession`: responses with audio, function calls, speech_started,
+errors, drops.
 """
 
 from __future__ import annotations
@@ -116,6 +117,67 @@ class FakeSession:
         await self.send({"type": "response.done", "response": _response(response_id, status)})
         if self.active_response == response_id:
             self.active_response = None
+
+    async def function_call(
+        self, response_id: str, call_id: str, name: str, arguments: str = "{}"
+    ) -> Event:
+        """The model calls a function: its arguments done, then its output item done."""
+        item = {
+            "id": f"item_{call_id}",
+            "type": "function_call",
+            "object": "realtime.item",
+            "status": "completed",
+            "call_id": call_id,
+            "name": name,
+            "arguments": arguments,
+        }
+        await self.send(
+            {
+                "type": "response.function_call_arguments.done",
+                "response_id": response_id,
+                "item_id": item["id"],
+                "output_index": 0,
+                "call_id": call_id,
+                "name": name,
+                "arguments": arguments,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.output_item.done",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        return item
+
+    async def end_response(
+        self, response_id: str, output: list[Event] | None = None, status: str = "completed"
+    ) -> None:
+        """response.done with its output items (function calls, say)."""
+        response = {**_response(response_id, status), "output": output or []}
+        await self.send({"type": "response.done", "response": response})
+        if self.active_response == response_id:
+            self.active_response = None
+
+    def function_outputs(self) -> dict[str, str]:
+        """call_id -> output of the `function_call_output` items the client sent."""
+        return {
+            event["item"]["call_id"]: event["item"]["output"]
+            for event in self.of_type("conversation.item.create")
+            if event["item"].get("type") == "function_call_output"
+        }
+
+    def kinds(self) -> list[str]:
+        """The client's events in order, `function_call_output` items told apart."""
+        return [
+            "function_call_output"
+            if event["type"] == "conversation.item.create"
+            and event["item"].get("type") == "function_call_output"
+            else event["type"]
+            for event in self.received
+        ]
 
     async def speech_started(self, item_id: str = "item_caller", audio_start_ms: int = 0) -> None:
         await self.send(

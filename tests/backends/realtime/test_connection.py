@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -28,7 +29,7 @@ from app.backends.realtime.connection import (
     azure_v1_base,
 )
 from app.settings import Settings
-from tests.backends.realtime.conftest import FAST_RECONNECT, FakeOutput, call_context
+from tests.backends.realtime.conftest import FAST_RECONNECT, FakeActions, FakeOutput, call_context
 from tests.backends.realtime.fake_server import FakeRealtime
 
 
@@ -69,7 +70,7 @@ async def running(
         connector, RealtimeConfig(instructions="hi"), reconnect=FAST_RECONNECT
     )
     output = FakeOutput()
-    await backend.open(call_context(), output)
+    await backend.open(call_context(), output, FakeActions())
     try:
         yield backend, output
     finally:
@@ -151,7 +152,7 @@ async def test_openai_base_url_may_be_a_websocket_url(fake: FakeRealtime) -> Non
         openai_realtime_model="gpt-realtime-mini",
     )
     backend = create_openai_backend(settings)
-    await backend.open(call_context(), FakeOutput())
+    await backend.open(call_context(), FakeOutput(), FakeActions())
     try:
         await (await fake.session()).wait_for_event("session.update")
     finally:
@@ -207,7 +208,7 @@ async def test_calls_share_the_apps_entra_credential_and_its_cached_token(
         )
         first, second = create(azure_settings(fake)), create(azure_settings(fake))
         for index, backend in enumerate((first, second)):
-            await backend.open(call_context(), FakeOutput())
+            await backend.open(call_context(), FakeOutput(), FakeActions())
             await (await fake.session(index)).wait_for_event("session.update")
         await first.close()
         await second.close()
@@ -228,7 +229,9 @@ async def test_with_an_api_key_no_credential_is_opened(fake: FakeRealtime) -> No
             stack,
             credential_factory=credential_factory,
         )
-        assert create is create_azure_backend
+        assert isinstance(create, functools.partial)
+        assert create.func is create_azure_backend
+        assert "token_provider" not in create.keywords
 
 
 async def test_the_app_opens_the_azure_backend_through_its_lifespan() -> None:
