@@ -387,3 +387,66 @@ async def test_more_calls_at_once_than_allowed_are_answered_with_an_error(
     assert refused == {"error": "too many tool calls at once"}
     assert len(tools_http.requests) == MAX_RUNNING
     assert len(session.function_outputs()) == MAX_RUNNING + 1
+
+
+async def test_the_model_transfers_and_sends_dtmf_on_a_real_call_within_the_settings(
+    start_app: AppFactory, emulator: AcsEmulator, fake: FakeRealtime
+) -> None:
+    async with start_app(
+        media_backend="openai",
+        openai_api_key="sk-e2e",
+        openai_base_url=fake.openai_base_url,
+        media_audio_format="pcm24KMono",
+        agent_dtmf_tool=True,
+        transfer_targets={"sales": "+14255550100"},
+    ) as live:
+        call_id = await answered_call(live, emulator)
+        await call_state(live, call_id, connection_state="connected", media_state="active")
+        session = await fake.session()
+        update = await session.wait_for_event("session.update")
+        await session.start_response("resp_1")
+        await session.function_call("resp_1", "call_tones", "send_dtmf", '{"tones": "1#"}')
+        # A destination the operator did not configure: refused, no request to ACS.
+        await session.function_call(
+            "resp_1", "call_evil", "transfer_call", '{"destination": "+19005550199"}'
+        )
+        await session.end_response("resp_1")
+        await emulator.wait_for(
+            lambda: any(r.path.endswith(f"{call_id}:sendDtmfTones") for r in emulator.requests)
+        )
+        outputs = await _outputs(session, {"call_tones", "call_evil"})
+        await session.start_response("resp_2")
+        await session.function_call(
+            "resp_2", "call_sales", "transfer_call", '{"destination": "sales"}'
+        )
+        await session.end_response("resp_2")
+        await emulator.wait_for(
+            lambda: any(
+                r.path.endswith(f"{call_id}:transferToParticipant") for r in emulator.requests
+            )
+        )
+        record = await call_state(live, call_id, connection_state="disconnected")
+    tools = {tool["name"]: tool for tool in update["session"]["tools"]}
+    assert tools["transfer_call"]["parameters"]["properties"]["destination"]["enum"] == ["sales"]
+    [dtmf] = [r for r in emulator.requests if r.path.endswith(":sendDtmfTones")]
+    assert dtmf.body["tones"] == ["one", "pound"]
+    assert dtmf.body["targetParticipant"]["phoneNumber"]["value"] == "+14255550123"
+    transfers = [r for r in emulator.requests if r.path.endswith(":transferToParticipant")]
+    assert [t.body["targetParticipant"]["phoneNumber"]["value"] for t in transfers] == [
+        "+14255550100"
+    ]
+    assert "error" in json.loads(outputs["call_evil"])
+    actions: Any = record["actions"]
+    assert [(a["kind"], a["detail"], a["requested_by"]) for a in actions] == [
+        ("send_dtmf", "1#", "agent"),
+        ("transfer", "sales", "agent"),
+    ]
+
+
+async def _outputs(session: FakeSession, call_ids: set[str]) -> dict[str, str]:
+    for _ in range(250):
+        outputs = session.function_outputs()
+        if call_ids <= outputs.keys():
+            return outputs
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no outputs for {call_ids}: {session.function_outputs()}")
