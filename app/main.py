@@ -64,10 +64,11 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
                 )
             stopping = await stack.enter_async_context(ShutdownSignal())
             services = await build_services(
-                live_settings, stack, emulator=live_emulator, tools=tools
+                live_settings, stack, emulator=live_emulator, tools=tools, stopping=stopping
             )
             # Console streams never end by themselves; the server waits for them on shutdown.
             stopping.on_signal(services.events.close)
+            stopping.drain_with(lambda: services.media.drain(settings.shutdown_drain_s))
             app.state.services = services
             yield
 

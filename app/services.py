@@ -22,6 +22,7 @@ from app.observability.metrics import Metrics
 from app.observability.observed_store import ObservedCallStore
 from app.security.service import Security, build_security
 from app.settings import Settings
+from app.shutdown import ShutdownSignal
 
 if TYPE_CHECKING:  # the emulator is imported only when it runs
     from app.emulator import AcsEmulator
@@ -44,6 +45,7 @@ class Services:
     metrics: Metrics  # this app's Prometheus registry (GET /metrics)
     events: EventHub  # live call updates for the operator console (GET /api/events)
     emulator: AcsEmulator | None  # the ACS emulator when it is this app's ACS (test calls)
+    stopping: ShutdownSignal  # `requested` once a stop signal arrived (the app drains)
 
 
 async def build_services(
@@ -52,6 +54,7 @@ async def build_services(
     *,
     emulator: AcsEmulator | None = None,
     tools: ToolConfig | None = None,
+    stopping: ShutdownSignal | None = None,
 ) -> Services:
     """Open every dependency the app needs; `stack` closes them in reverse order.
 
@@ -88,4 +91,5 @@ async def build_services(
         metrics=metrics,
         events=events,
         emulator=emulator,
+        stopping=stopping or ShutdownSignal(),
     )

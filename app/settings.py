@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     max_concurrent_calls: int = Field(default=200, ge=1)
     media_idle_timeout_s: float = Field(default=30.0, gt=0)
     max_call_duration_s: float = Field(default=4 * 3600.0, gt=0)
+    # A media socket that drops while streaming is on: its backend waits this long for ACS to
+    # re-establish the stream (0: no waiting, the backend closes with the socket).
+    media_resume_window_s: float = Field(default=15.0, ge=0)
     media_max_message_bytes: int = Field(default=256 * 1024, ge=4096)
     # Off: on the bench, accepting permessage-deflate cost +13 % CPU and +51 KiB per call for
     # base64 audio that compresses by about a quarter.
@@ -183,6 +186,9 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=8000, ge=0, le=65535)
     forwarded_allow_ips: str = "*"
+    # On SIGTERM: how long running calls may go on (readiness off, new calls refused) before
+    # they are ended; keep it under the platform's stop grace (App Service: 5 s by default).
+    shutdown_drain_s: float = Field(default=2.0, ge=0, le=600)
 
     @field_validator("log_level", mode="before")
     @classmethod

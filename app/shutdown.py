@@ -1,10 +1,12 @@
-"""Knowing that the process was asked to stop, before the ASGI server starts waiting.
+"""Stopping without dropping calls: learn of SIGTERM first, drain, then let the server stop.
 
-On SIGTERM (`docker stop`, an App Service restart) uvicorn stops accepting, then waits for open
-connections to end before it runs the lifespan's shutdown. A console's event stream never ends
-by itself, so the app must learn of the signal when it arrives, not at lifespan shutdown.
-`ShutdownSignal` chains the handler that is installed when it enters (uvicorn's, whichever way
-uvicorn was started) and runs the app's callbacks first, on the event loop.
+On SIGTERM (`docker stop`, an App Service restart or scale-in) uvicorn at once closes every
+media socket with 1012 and waits for other connections, such as a console's event stream,
+which never end by themselves. `ShutdownSignal` sits in front of the handler installed when it
+enters (uvicorn's, however uvicorn was started): the first stop signal runs the app's callbacks
+(readiness off, console streams closed), awaits its drains (running calls go on for
+SHUTDOWN_DRAIN_S, then end through the app's own path), and only then hands the signal on. A
+second signal is handed on at once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -24,17 +26,24 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class ShutdownSignal:
-    """While entered, SIGTERM and SIGINT first run `on_signal` callbacks, then the old handler."""
+    """While entered, a stop signal runs `on_signal` callbacks and `drain_with` drains first."""
 
     def __init__(self) -> None:
         self._callbacks: list[Callable[[], None]] = []
+        self._drains: list[Callable[[], Awaitable[None]]] = []
         self._previous: dict[int, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining: asyncio.Task[None] | None = None
+        self._signalled = False
         self.requested = False
 
     def on_signal(self, callback: Callable[[], None]) -> None:
-        """Run `callback` on the event loop when a stop signal arrives (once)."""
+        """Run `callback` on the event loop as soon as a stop signal arrives (once)."""
         self._callbacks.append(callback)
+
+    def drain_with(self, drain: Callable[[], Awaitable[None]]) -> None:
+        """Await `drain()` before the server is told to stop (in the order registered)."""
+        self._drains.append(drain)
 
     async def __aenter__(self) -> ShutdownSignal:
         self._loop = asyncio.get_running_loop()
@@ -56,9 +65,14 @@ class ShutdownSignal:
             if signal.getsignal(sig) == self._handle:
                 signal.signal(sig, previous)
         self._previous.clear()
+        draining, self._draining = self._draining, None
+        if draining is not None and not draining.done():
+            draining.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await draining
 
     def trigger(self) -> None:
-        """Run the callbacks now (on the loop); what a stop signal does before passing it on."""
+        """Run the callbacks now (on the loop); what a stop signal does first."""
         if self.requested:
             return
         self.requested = True
@@ -68,13 +82,38 @@ class ShutdownSignal:
             except Exception:
                 log.exception("shutdown callback failed")
 
+    async def drain(self) -> None:
+        """Run the callbacks, then every drain; a failing drain does not stop the others."""
+        self.trigger()
+        for drain in self._drains:
+            try:
+                await drain()
+            except Exception:
+                log.exception("shutdown drain failed")
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self.trigger)
-        previous = self._previous.get(signum)
-        if callable(previous):
+        first, self._signalled = not self._signalled, True
+        if not first or loop is None or loop.is_closed():
+            self._pass_on(signum, frame)  # a second signal: stop now
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._start_drain, signum)
+
+    def _start_drain(self, signum: int) -> None:
+        self._draining = asyncio.get_running_loop().create_task(
+            self._drain_then_pass_on(signum), name="shutdown-drain"
+        )
+
+    async def _drain_then_pass_on(self, signum: int) -> None:
+        try:
+            await self.drain()
+        finally:
+            self._pass_on(signum, None)
+
+    def _pass_on(self, signum: int, frame: FrameType | None) -> None:
+        previous = self._previous.get(signum, signal.getsignal(signum))
+        if callable(previous) and previous is not self._handle:
             previous(signum, frame)
         elif previous == signal.SIG_DFL and signum == signal.SIGINT:
             raise KeyboardInterrupt

@@ -42,11 +42,15 @@ _DELIVERY_EXAMPLE: list[dict[str, Any]] = [
         400: {"description": "Malformed delivery"},
         401: {"description": "Missing or wrong EVENTGRID_SECRET (?code=) or Entra token"},
         502: {"description": "ACS failed to answer: Event Grid retries"},
+        503: {"description": "This instance is shutting down: Event Grid retries"},
     },
 )
 async def incoming_call(
     request: Request, services: ServicesDep, _auth: EventGridClaimsDep
 ) -> JSONResponse:
+    if services.stopping.requested:
+        # Event Grid retries a 503, and by then another instance (or this one restarted) answers.
+        raise ApiError(503, "shutting_down", "this instance is shutting down; retry")
     try:
         events = parse_grid_events(load_json_array(await request.body()))
         outcome = await services.intake.handle_grid_events(events)

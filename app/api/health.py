@@ -21,6 +21,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, bool] = {
         "store": await services.store.ping(),
         "acs_configured": services.control.configured,
+        # Off while draining for a stop, so the load balancer sends new calls elsewhere.
+        "accepting_calls": not services.stopping.requested,
     }
     ready = all(checks.values())
     return JSONResponse(

@@ -31,7 +31,9 @@ class MediaSessions:
 
     def admit(self) -> None:
         """Raise TooManyCalls when full (or shutting down)."""
-        if self._closing or len(self._sessions) >= self.max_sessions:
+        if self._closing:
+            raise TooManyCalls("this instance is shutting down")
+        if len(self._sessions) >= self.max_sessions:
             raise TooManyCalls(f"this instance is at its limit of {self.max_sessions} calls")
 
     @contextlib.asynccontextmanager
@@ -48,6 +50,14 @@ class MediaSessions:
             del self._sessions[key]
             if not self._sessions:
                 self._idle.set()
+
+    async def drain(self, limit_s: float) -> None:
+        """Refuse new sessions, let running ones go on for up to `limit_s`, then end the rest."""
+        self._closing = True
+        if self._sessions and limit_s > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), limit_s)
+        await self.close()
 
     async def close(self) -> None:
         """End every session and wait (bounded) for them to finish."""

@@ -20,7 +20,11 @@ async def test_without_acs_settings_the_app_runs_on_the_embedded_emulator() -> N
         # The lifespan started an ACS emulator as this app's ACS: ready for test calls.
         ready = await client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json()["checks"] == {"store": True, "acs_configured": True}
+        assert ready.json()["checks"] == {
+            "store": True,
+            "acs_configured": True,
+            "accepting_calls": True,
+        }
         assert (await client.get("/api/console/config")).json()["emulator"] is True
 
 
