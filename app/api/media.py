@@ -56,6 +56,8 @@ async def media_socket(websocket: WebSocket) -> None:
         ),
         metrics=SessionMetrics(services.metrics, settings.media_backend),
         events=services.events,
+        # A new socket of a call whose earlier one is still here takes over its backend.
+        previous=services.media.find(call.call_connection_id),
     )
     with bind_call(call.call_connection_id, call.correlation_id):
         async with (

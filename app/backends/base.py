@@ -150,6 +150,12 @@ class MediaOutput(Protocol):
         full (otherwise it completes without suspending)."""
         ...
 
+    async def end_of_playback(self, playback_id: str | None = None) -> None:
+        """`playback_id` is complete: queue what is still held back for it (the resampler's
+        tail, a last partial frame padded with silence) so it plays to its last sample, and
+        its heard time can reach its full length. Call it after the playback's last `play`."""
+        ...
+
     def stop_audio(self) -> None:
         """Barge-in: drop all queued audio and send StopAudio to ACS ahead of anything else."""
         ...

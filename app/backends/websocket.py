@@ -4,7 +4,8 @@ Binary frames carry PCM16 mono both ways; text frames carry JSON control message
 downstream drops, the call stays up: caller audio is discarded (and counted) while a reconnect
 loop retries with exponential backoff, then sends `start` again with `"resumed": true`. The
 last second of caller audio (and the call events of the gap) is kept while (re)connecting and
-sent right after `start`.
+sent right after `start`, between a `replay` and a `live` marker: that audio is late, and a
+downstream that answers in real time skips it rather than stay behind for the rest of the call.
 
 The downstream may act on the call (`hang_up`, `transfer`, `send_dtmf`). The reader only
 parses a request and queues it; one worker task the backend owns performs the queued actions
@@ -82,6 +83,7 @@ class WebSocketBackend:
         self._pending_events: deque[str] = deque(maxlen=PENDING_CALL_EVENTS)
         self.connects = 0
         self.discarded_frames = 0
+        self.replayed_frames = 0
 
     @property
     def sample_rate(self) -> int | None:
@@ -161,10 +163,7 @@ class WebSocketBackend:
                 ) as socket:
                     await socket.send(json.dumps(self._start_message()))
                     self.connects += 1
-                    # Until both are empty: more may be kept while these are sent.
-                    while self._pending_events or self._pending:
-                        kept = self._pending_events or self._pending
-                        await socket.send(kept.popleft())
+                    await self._replay(socket)
                     self._socket = socket
                     delay = BACKOFF_INITIAL_S
                     await self._read(socket)
@@ -177,6 +176,23 @@ class WebSocketBackend:
                 self._socket = None
             await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter)
             delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _replay(self, socket: ClientConnection) -> None:
+        """Send what was kept while away: call events, then the audio, marked as replayed."""
+        # Until both are empty (more may be kept while these are sent): nothing is left behind
+        # once the socket is shared, and each block's `ms` counts exactly the frames it holds.
+        while True:
+            while self._pending_events:
+                await socket.send(self._pending_events.popleft())
+            if not self._pending:
+                return
+            block = list(self._pending)
+            self._pending.clear()
+            self.replayed_frames += len(block)
+            await socket.send(json.dumps(replay_message(block, self._bytes_per_ms())))
+            for frame in block:
+                await socket.send(frame)
+            await socket.send(LIVE_MESSAGE)
 
     async def _read(self, socket: ClientConnection) -> None:
         output = self._output
@@ -261,6 +277,11 @@ class WebSocketBackend:
             "encoding": "pcm_s16le",
             "audioChannel": call.channel,
         }
+
+    def _bytes_per_ms(self) -> int:
+        call = self._call
+        assert call is not None
+        return (self._rate or call.stream.sample_rate) * 2 // 1000
 
     def _report_drop(self, exc: BaseException) -> None:
         log.warning("downstream websocket unavailable (%s); reconnecting", type(exc).__name__)
@@ -369,6 +390,14 @@ def action_result(
     if request_id is not None:
         result["id"] = request_id
     return result
+
+
+def replay_message(frames: list[bytes], bytes_per_ms: int) -> dict[str, Any]:
+    """Announces kept audio: the binary frames up to `LIVE_MESSAGE` were spoken earlier."""
+    return {"type": "replay", "ms": sum(map(len, frames)) // bytes_per_ms}
+
+
+LIVE_MESSAGE = json.dumps({"type": "live"})
 
 
 def call_event_message(event: CallEventIn) -> str:

@@ -30,6 +30,7 @@ from app.emulator.callbacks import CallbackSender
 from app.emulator.errors import EmulatorError, bad_request, call_not_found
 from app.emulator.faults import DEFAULT_MEDIA_FAILURE, FaultPlan
 from app.emulator.lanes import SerialLanes
+from app.emulator.media_client import MediaClient
 from app.emulator.media_handler import MediaHandler
 from app.emulator.records import EmulatedCall, MediaSubscriptionState, OfferedCall
 from app.emulator.validation import (
@@ -72,6 +73,8 @@ class CallEngine:
         self._transfer_delay_s = transfer_delay_s  # the target "rings" this long
         self._lanes = SerialLanes()
         self._media_running: set[str] = set()
+        if isinstance(media_handler, MediaClient):
+            media_handler.on_reestablished = self._media_reestablished
 
     def offer(self, caller: str, callee: str, caller_display_name: str) -> OfferedCall:
         """Announce a new incoming call: it can be answered with the returned context."""
@@ -280,6 +283,17 @@ class CallEngine:
             return
         self._media_running.add(call.call_connection_id)
         self._send(call, payloads.media_streaming_started(call, context), url)
+
+    def _media_reestablished(self, call: EmulatedCall) -> None:
+        """The far end's socket came back after an abnormal close: ACS reports it as started,
+        with the details `streamConnectionReestablished`."""
+        if call.call_connection_id not in self._media_running or call.is_disconnected:
+            return
+        event = payloads.media_streaming_started(call, None)
+        event["data"]["mediaStreamingUpdate"]["mediaStreamingStatusDetails"] = (
+            "streamConnectionReestablished"
+        )
+        self._send(call, event)
 
     async def _stop_media(self, call: EmulatedCall, context: str | None, url: str | None) -> None:
         if call.call_connection_id not in self._media_running:

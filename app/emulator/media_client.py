@@ -1,6 +1,11 @@
 """The far end of a media stream, as ACS plays it: connects to the transport URL with ACS's
 headers, sends AudioMetadata then one AudioData every 20 ms on an absolute schedule, and
 records everything that comes back (audio frames and StopAudio, in order, with arrival times).
+
+Like ACS, a stream whose socket ends without a close frame (a reset, 1006) is re-established:
+a new socket to the transport URL, AudioMetadata again, and `on_reestablished` is told (the
+emulator sends MediaStreamingStarted with `streamConnectionReestablished`). `drop` aborts the
+TCP connection to test it.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import contextlib
 import json
 import time
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -20,11 +25,15 @@ from typing import Any
 import numpy as np
 import soxr
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake
 
 from app.emulator.media_handler import TokenSource
 from app.emulator.records import EmulatedCall
 
 FRAME_MS = 20
+ABNORMAL_CLOSE = 1006
+REESTABLISH_ATTEMPTS = 3
+REESTABLISH_DELAY_S = 0.1
 
 
 def bundled_speech(sample_rate: int = 16000) -> bytes:
@@ -53,6 +62,7 @@ class Received:
     kind: str
     at: float
     pcm: bytes = b""
+    connection: int = 0  # which socket of the stream it came on (0: the first)
 
 
 @dataclass
@@ -83,6 +93,11 @@ class MediaStream:
     frames_sent: int = 0
     close_code: int | None = None
     close_reason: str | None = None
+    reestablish: bool = False  # reconnect after an abnormal close, as ACS does
+    on_reestablished: Callable[[], None] | None = None
+    connections: int = 0  # sockets opened so far
+    close_codes: list[int] = field(default_factory=list)  # how each socket ended
+    _closing: bool = False
     _socket: ClientConnection | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -117,13 +132,22 @@ class MediaStream:
         self._socket = await connect(
             self.url, additional_headers=headers, max_size=None, open_timeout=10
         )
+        connection = self.connections
+        self.connections += 1
+        self.close_code = self.close_reason = None
         self._tasks = [
             asyncio.create_task(self._send_loop(self._socket)),
-            asyncio.create_task(self._receive_loop(self._socket)),
+            asyncio.create_task(self._receive_loop(self._socket, connection)),
         ]
+
+    def drop(self) -> None:
+        """Abort the TCP connection without a close frame (a network reset)."""
+        if self._socket is not None:
+            self._socket.transport.abort()
 
     async def close(self) -> None:
         """Close the socket (ACS ending the stream) and stop both loops."""
+        self._closing = True
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close()
@@ -202,18 +226,43 @@ class MediaStream:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    async def _receive_loop(self, socket: ClientConnection) -> None:
+    async def _receive_loop(self, socket: ClientConnection, connection: int) -> None:
         try:
             async for message in socket:
-                self._record(message)
+                self._record(message, connection)
         except Exception:  # noqa: S110 (a dropped socket is an outcome the tests read, not an error)
             pass
         finally:
-            self.close_code = socket.close_code if socket.close_code is not None else 1006
-            self.close_reason = socket.close_reason
+            code = socket.close_code if socket.close_code is not None else ABNORMAL_CLOSE
+            self.close_codes.append(code)
+            if not (code == ABNORMAL_CLOSE and self.reestablish and not self._closing):
+                self.close_code = code
+                self.close_reason = socket.close_reason
             self._changed.set()
+        if self.close_code is None:
+            await self._reestablish()
 
-    def _record(self, message: str | bytes) -> None:
+    async def _reestablish(self) -> None:
+        """Reconnect after an abnormal close; the stream counts as closed if it cannot."""
+        sender = self._tasks[0]
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        for _ in range(REESTABLISH_ATTEMPTS):
+            await asyncio.sleep(REESTABLISH_DELAY_S)
+            if self._closing:
+                break
+            try:
+                await self.open()
+            except (OSError, TimeoutError, InvalidHandshake):
+                continue
+            if self.on_reestablished is not None:
+                self.on_reestablished()
+            return
+        self.close_code = ABNORMAL_CLOSE
+        self._changed.set()
+
+    def _record(self, message: str | bytes, connection: int = 0) -> None:
         now = time.monotonic()
         try:
             decoded = json.loads(message)
@@ -221,11 +270,11 @@ class MediaStream:
             return
         kind = decoded.get("Kind", decoded.get("kind"))
         if kind == "StopAudio":
-            self.received.append(Received("stop", now))
+            self.received.append(Received("stop", now, connection=connection))
         elif kind == "AudioData":
             body = decoded.get("AudioData") or decoded.get("audioData") or {}
             data = body.get("Data", body.get("data", ""))
-            self.received.append(Received("audio", now, base64.b64decode(data)))
+            self.received.append(Received("audio", now, base64.b64decode(data), connection))
         self._changed.set()
 
 
@@ -239,6 +288,9 @@ class MediaClient:
         self.token_source = token_source
         self.streams: dict[str, MediaStream] = {}
         self.history: list[MediaStream] = []
+        # Told when a call's stream is re-established after an abnormal close (the emulator's
+        # CallEngine sends MediaStreamingStarted with streamConnectionReestablished).
+        self.on_reestablished: Callable[[EmulatedCall], None] | None = None
 
     async def start(self, call: EmulatedCall) -> None:
         options = call.media_options or {}
@@ -256,10 +308,16 @@ class MediaClient:
             sample_rate=rate,
             script=script,
             token_source=self.token_source,
+            reestablish=True,
+            on_reestablished=lambda: self._reestablished(call),
         )
         await stream.open()
         self.streams[call.call_connection_id] = stream
         self.history.append(stream)
+
+    def _reestablished(self, call: EmulatedCall) -> None:
+        if self.on_reestablished is not None:
+            self.on_reestablished(call)
 
     async def stop(self, call: EmulatedCall) -> None:
         stream = self.streams.pop(call.call_connection_id, None)

@@ -29,6 +29,13 @@ class MediaSessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def find(self, call_connection_id: str) -> MediaSession | None:
+        """The call's most recent session here (live, or parked awaiting a new socket)."""
+        for session in reversed(self._sessions.values()):
+            if session.call.call_connection_id == call_connection_id:
+                return session
+        return None
+
     def admit(self) -> None:
         """Raise TooManyCalls when full (or shutting down)."""
         if self._closing:

@@ -36,6 +36,17 @@ class SessionOutput:
             pcm = self._converter.process(pcm)
         return self._pacer.play(pcm, playback_id)
 
+    async def end_of_playback(self, playback_id: str | None = None) -> None:
+        """`MediaOutput.end_of_playback`: flush the filter's tail into the playback, then pad
+        its last partial frame, so the playback is played, and counted, to its end."""
+        if not self._enabled:
+            return
+        if self._converter is not None:
+            tail = self._converter.process(b"", last=True)
+            if tail:
+                await self._pacer.play(tail, playback_id)
+        self._pacer.flush()
+
     def stop_audio(self) -> None:
         if self._enabled:
             self._pacer.stop_audio()

@@ -21,16 +21,21 @@ class Resampler:
         self.reset()
 
     def reset(self) -> None:
-        """Start a fresh filter: after a barge-in, the audio it still holds must never play."""
+        """Start a fresh filter: after a barge-in, the audio it still holds must never play;
+        after a final flush, the old stream takes no more input."""
         self._stream = self._soxr.ResampleStream(
             self.in_rate, self.out_rate, 1, dtype="int16", quality="HQ"
         )
 
     def process(self, pcm: bytes, *, last: bool = False) -> bytes:
-        """Resample the next chunk; `last` flushes what the filter still holds."""
+        """Resample the next chunk; `last` flushes what the filter still holds (the end of a
+        stream, e.g. one response), and the next chunk starts a fresh one."""
         samples = self._np.frombuffer(pcm, dtype="<i2")
         out = self._stream.resample_chunk(samples, last=last)
         resampled: bytes = out.astype("<i2", copy=False).tobytes()
+        if last:
+            # soxr refuses input after the last chunk ("Input after last input").
+            self.reset()
         return resampled
 
 

@@ -16,6 +16,14 @@ Tasks per call, owned by one TaskGroup: the reader (never waits for the backend)
 (finishes backend calls that had to wait, then queued events), the pacer (frames ahead of
 schedule) and the watchdog (idle, duration cap, flushes, end requests). Whatever ends the
 session, the backend is closed exactly once and the call's state records how it went.
+
+The backend and its feed are the call's (`app.media.resume.CallMedia`), not the socket's: when
+ACS's socket drops while the call's media is on, the session parks them for
+MEDIA_RESUME_WINDOW_S, and a new socket of the call takes them over (`hand_over`):
+
+    RUNNING --peer gone, media on--> PARKED --new socket--> HANDED_OVER
+       |                               |--window over, media stopped, end()--> ENDED
+       +--any other end-----------------------------------------------------> ENDED
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
+from typing import NoReturn
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -47,7 +57,6 @@ from app.calls.store import CallStore, StoreUnavailable
 from app.calls.write_behind import StateWriter
 from app.media import session_record
 from app.media.asgi_channels import raw_channels
-from app.media.feed import BackendFeed
 from app.media.inbound import (
     INVALID_UTF8,
     InboundStream,
@@ -62,6 +71,14 @@ from app.media.output import SessionOutput
 from app.media.pacing import OutboundPacer
 from app.media.protocol import AudioMetadata
 from app.media.resample import Resampler, resampler
+from app.media.resume import (
+    STREAM_INTERRUPTED,
+    STREAM_RESUMED,
+    CallMedia,
+    CallOutput,
+    media_stopped,
+    resumable,
+)
 from app.media.stats import MediaStats
 from app.media.watchdog import Watchdog
 from app.observability.console_feed import EventHub
@@ -75,6 +92,16 @@ METRICS_FLUSH_INTERVAL_S = 1.0
 STATE_FLUSH_INTERVAL_S = 2.0
 BACKEND_CLOSE_TIMEOUT_S = 5.0
 BACKEND_FAILED = 1011
+HANDOVER_TIMEOUT_S = 5.0  # how long a new socket waits for the old one to let go
+PARK_CHECK_INTERVAL_S = 0.25  # how often a parked call's record is read (media stopped?)
+REPLACED = "replaced by a new media socket"
+
+
+class SessionState(Enum):
+    RUNNING = "running"
+    PARKED = "parked"
+    HANDED_OVER = "handed_over"
+    ENDED = "ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +114,15 @@ class CallIdentity:
 
 @dataclass(slots=True)
 class _Media:
-    """What exists once AudioMetadata has announced the stream."""
+    """What exists once AudioMetadata has announced the stream (this socket's side)."""
 
     stream: StreamFormat
-    backend: Backend
+    call: CallMedia
     pacer: OutboundPacer
     output: SessionOutput
     inbound_resamplers: dict[str | None, Resampler | None]
+    backend_rate: int
+    frames_out_before: int  # sent by the call's earlier sockets
 
 
 class _Ended(Exception):
@@ -117,9 +146,11 @@ class MediaSession:
         actions: CallActions,
         metrics: SessionMetrics,
         events: EventHub,
+        previous: MediaSession | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.call = call
+        self.state = SessionState.RUNNING
         self.stats = MediaStats()
         self._ws = websocket
         self._receive, send = raw_channels(websocket)
@@ -139,7 +170,14 @@ class MediaSession:
         self._queue: DropOldestQueue[InboundEvent] = DropOldestQueue(
             settings.media_inbound_queue_frames
         )
-        self._feed = BackendFeed(self._queue, self._backend_failed)
+        self._previous = previous  # the call's earlier socket, whose backend this one takes over
+        self._call: CallMedia | None = None
+        self._claimed = False  # a newer socket of the call asked for the backend
+        self._handover: asyncio.Future[CallMedia | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._end_requested: SessionEnd | None = None
+        self._wakeup = asyncio.Event()
         self._last_inbound = clock()
         self._watchdog = Watchdog(
             idle_s=settings.media_idle_timeout_s,
@@ -150,6 +188,8 @@ class MediaSession:
         self._media: _Media | None = None
         self._task_group: asyncio.TaskGroup | None = None
         self._next_metrics = self._next_state = 0.0
+        self._known = session_record.LastKnownRecord()  # the whole record, if the store loses it
+        self._resets_seen = writer.resets
 
     @property
     def output(self) -> SessionOutput | None:
@@ -158,20 +198,45 @@ class MediaSession:
 
     def tell(self, event: CallEventIn) -> bool:
         """Pass a call event to the backend, in order with its audio; False before it exists."""
-        if self._media is None:
+        if self._call is None or self.state is not SessionState.RUNNING:
             return False
-        self._feed.deliver(event)
+        self._call.feed.deliver(event)
         return True
 
     def end(self, reason: str, close_code: int = 1000) -> None:
         """Ask the session to end (from the backend, the registry or a control action)."""
-        self._watchdog.request_end(SessionEnd(reason, close_code))
+        end = SessionEnd(reason, close_code)
+        if self._end_requested is None:
+            self._end_requested = end
+        self._watchdog.request_end(end)
+        self._wakeup.set()
+
+    def hand_over(self) -> asyncio.Future[CallMedia | None]:
+        """A newer socket of the call claims the backend: this session lets go of it (ending
+        its own socket if still open); the future gives it, or None when there is none to take."""
+        if self._claimed or self.state is SessionState.HANDED_OVER:
+            done: asyncio.Future[CallMedia | None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        self._claimed = True
+        if self.state is SessionState.RUNNING:
+            self.end(REPLACED, 1000)
+        self._wakeup.set()
+        return self._handover
 
     async def run(self) -> SessionEnd:
         """Serve the socket until it ends; returns why."""
+        taken = await self._take_over()
+        if taken is not None:
+            self._call = taken
+            self.stats = taken.stats
+            self._queue = taken.queue
+            self._inbound = InboundStream(self._settings.media_max_message_bytes, self.stats)
+            taken.on_error = self._backend_failed
         self._writer.submit(
             self.call.call_connection_id,
             session_record.media_connected(self.call, self._settings.instance_id),
+            on_stored=self._known.keep,
         )
         self._metrics.started()
         now = self._clock()
@@ -182,20 +247,16 @@ class MediaSession:
             async with asyncio.TaskGroup() as group:
                 self._task_group = group
                 group.create_task(self._read())
-                group.create_task(self._feed.run())
                 group.create_task(self._watch())
         except* _Ended as ended:
             end = _first_end(ended)
         finally:
-            self._feed.close()
-            await self._close_backend()
-            await self._close_socket(end)
-            self._sync_stats()
-            self._writer.submit(
-                self.call.call_connection_id,
-                session_record.media_disconnected(self.call, self.stats, end.reason),
+            end = await self._finish(end)
+        if self.state is SessionState.HANDED_OVER:
+            log.info(
+                "media socket ended, its backend goes on: %s", end.reason, extra=self._log_extra()
             )
-            self._metrics.ended(self.stats)
+            return end
         log.info(
             "media session ended: %s (in %d, out %d, malformed %d, dropped %d)",
             end.reason,
@@ -207,31 +268,157 @@ class MediaSession:
         )
         return end
 
+    async def _take_over(self) -> CallMedia | None:
+        previous, self._previous = self._previous, None
+        if previous is None:
+            return None
+        try:
+            return await asyncio.wait_for(previous.hand_over(), HANDOVER_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("the call's earlier media socket did not let go", extra=self._log_extra())
+            return None
+
+    async def _finish(self, end: SessionEnd) -> SessionEnd:
+        """Park the call's backend for a new socket, or close it; write how the session ended."""
+        call = self._call
+        if call is not None and await self._parkable(end, call):
+            await self._close_socket(end)
+            end = await self._park(call, end)
+        else:
+            if call is not None:
+                call.feed.close()
+            await self._close_backend()
+            await self._close_socket(end)
+        if self.state is not SessionState.HANDED_OVER:
+            self._sync_stats()
+            self.state = SessionState.ENDED
+            self._writer.submit(
+                self.call.call_connection_id,
+                session_record.media_disconnected(
+                    self.call, self.stats, end.reason, self._known.record
+                ),
+            )
+        if not self._handover.done():
+            self._handover.set_result(None)
+        self._metrics.ended(self.stats)
+        return end
+
+    async def _parkable(self, end: SessionEnd, call: CallMedia) -> bool:
+        """Whether ACS may bring the stream back: the peer went without the media stopping."""
+        if not call.opened:
+            return False
+        if self._claimed:
+            return True
+        window = self._settings.media_resume_window_s
+        if window <= 0 or self._end_requested is not None:
+            return False
+        if end.close_code is not None or end is INVALID_UTF8:
+            return False  # the app ended it: idle, duration cap, backend failure, too big
+        try:
+            record = await self._store.get(self.call.call_connection_id)
+        except StoreUnavailable:
+            return True  # unknown: the window bounds the wait
+        return resumable(record)
+
+    async def _park(self, call: CallMedia, end: SessionEnd) -> SessionEnd:
+        """Keep the backend until a new socket takes it, or the window ends; returns why."""
+        self._sync_stats()
+        assert call.output is not None  # opened
+        call.output.stop_audio()  # what the caller had not heard is dropped, not replayed later
+        try:
+            call.feed.deliver(STREAM_INTERRUPTED)  # queued behind earlier events, if any
+        except _Ended as failed:
+            call.feed.close()
+            await self._close_backend()
+            return failed.end
+        self.state = SessionState.PARKED
+        try:
+            end = await self._await_new_socket(call, end)
+        except asyncio.CancelledError:
+            self.state = SessionState.ENDED
+            call.feed.close()
+            await self._close_backend()
+            raise
+        if self.state is SessionState.HANDED_OVER:
+            return end
+        self.state = SessionState.ENDED
+        call.feed.close()
+        await self._close_backend()
+        return end
+
+    async def _await_new_socket(self, call: CallMedia, end: SessionEnd) -> SessionEnd:
+        """Parked: hand the backend over when claimed; else why it ends (window, stop, end())."""
+        window = self._settings.media_resume_window_s
+        log.info("media socket gone, backend parked for %g s", window, extra=self._log_extra())
+        deadline = self._clock() + window
+        while True:
+            if self._claimed and not self._handover.cancelled():
+                self.state = SessionState.HANDED_OVER
+                self._handover.set_result(call)
+                return end
+            if self._end_requested is not None:
+                break
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                end = SessionEnd(f"media stream not re-established within {window:g} s", None)
+                break
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), min(remaining, PARK_CHECK_INTERVAL_S))
+            if not self._wakeup.is_set() and await self._media_stopped():
+                end = SessionEnd("media streaming stopped while the stream was away", None)
+                break
+        if self._end_requested is not None:
+            end = SessionEnd(self._end_requested.reason, None)
+        return end
+
+    async def _media_stopped(self) -> bool:
+        try:
+            return media_stopped(await self._store.get(self.call.call_connection_id))
+        except StoreUnavailable:
+            return False
+
     # --- reader: ACS -> backend --------------------------------------------------------------
     async def _read(self) -> None:
-        receive, inbound, feed = self._receive, self._inbound, self._feed
+        receive, inbound = self._receive, self._inbound
+        feed = (await self._read_metadata()).feed
         while True:
             message = await receive()
             self._last_inbound = self._clock()
             try:
                 item = inbound.receive(message)
             except StreamEnded as ended:
-                if ended.end is INVALID_UTF8:
-                    # uvicorn's own traceback for it is filtered out (app.observability.logging).
-                    log.warning(
-                        "media socket closed with 1007: a text frame was not valid UTF-8",
-                        extra=self._log_extra(),
-                    )
-                raise _Ended(ended.end) from None
+                self._stream_ended(ended)
             if type(item) is AudioIn:
                 if feed.deliver(self._to_backend_rate(item)):
                     self._dropped()
             elif type(item) is Skipped:
                 self._malformed(item.reason)
-            elif type(item) is Opened:
-                self._start_media(item.metadata)
             elif isinstance(item, DtmfIn | TranscriptIn):
                 feed.deliver(item)
+
+    async def _read_metadata(self) -> CallMedia:
+        """Skip what comes before AudioMetadata; then start (or resume) the call's media."""
+        while True:
+            message = await self._receive()
+            self._last_inbound = self._clock()
+            try:
+                item = self._inbound.receive(message)
+            except StreamEnded as ended:
+                self._stream_ended(ended)
+            if type(item) is Opened:
+                return self._start_media(item.metadata)
+            if type(item) is Skipped:
+                self._malformed(item.reason)
+
+    def _stream_ended(self, ended: StreamEnded) -> NoReturn:
+        if ended.end is INVALID_UTF8:
+            # uvicorn's own traceback for it is filtered out (app.observability.logging).
+            log.warning(
+                "media socket closed with 1007: a text frame was not valid UTF-8",
+                extra=self._log_extra(),
+            )
+        raise _Ended(ended.end) from None
 
     def _to_backend_rate(self, frame: AudioIn) -> AudioIn:
         """Meter the frame for the console and resample it to the backend's rate."""
@@ -248,19 +435,43 @@ class MediaSession:
             converter = converters[participant]
         else:
             rate = media.stream.sample_rate
-            converter = converters[participant] = resampler(rate, media.backend.sample_rate or rate)
+            converter = converters[participant] = resampler(rate, media.backend_rate)
         if converter is None:
             return frame
         return AudioIn(converter.process(pcm), participant, frame.silent, frame.timestamp)
 
-    def _start_media(self, metadata: AudioMetadata) -> None:
-        """Build the backend and the outbound side; the feed opens the backend first."""
+    def _start_media(self, metadata: AudioMetadata) -> CallMedia:
+        """Build (or take over) the backend and build this socket's outbound side."""
         stream = StreamFormat(sample_rate=metadata.sample_rate)
+        call = self._call
+        if call is not None:
+            return self._resume_media(call, stream)
         try:
             backend = self._backend_factory()
         except Exception as exc:
             self._backend_failed(exc)
             raise _Ended(SessionEnd("backend could not be created", BACKEND_FAILED)) from exc
+        self._call = call = CallMedia(backend, stream, self._queue, self.stats)
+        call.on_error = self._backend_failed
+        media = self._attach(call, stream)
+        # The backend is opened first; events that arrive meanwhile queue behind its open.
+        call.feed.start(backend.receive, self._open_backend(media, metadata))
+        return call
+
+    def _resume_media(self, call: CallMedia, stream: StreamFormat) -> CallMedia:
+        """A re-established stream: the same backend, this socket's pacer, fresh resamplers."""
+        call.inbound_resamplers.clear()  # rebuilt for this socket's format on its first frame
+        media = self._attach(call, stream)
+        assert self._task_group is not None
+        self._task_group.create_task(self._send_paced(media.pacer))
+        call.feed.deliver(STREAM_RESUMED)
+        log.info("media stream resumed with the call's backend", extra=self._log_extra())
+        return call
+
+    def _attach(self, call: CallMedia, stream: StreamFormat) -> _Media:
+        """This socket's outbound side for the call's backend; its feeder runs in this session."""
+        assert self._task_group is not None
+        self._task_group.create_task(call.feed.run())
         pacer = OutboundPacer(
             stream.frame_bytes,
             lead_ms=self._settings.media_outbound_lead_ms,
@@ -269,20 +480,31 @@ class MediaSession:
         )
         output = SessionOutput(
             pacer,
-            resampler(backend.sample_rate or stream.sample_rate, stream.sample_rate),
+            resampler(call.backend_rate, stream.sample_rate),
             enabled=self._settings.media_bidirectional,
             on_event=self._on_backend_event,
             on_end=lambda reason: self.end(f"backend ended the session: {reason}", BACKEND_FAILED),
         )
-        self._media = media = _Media(stream, backend, pacer, output, {})
-        # The backend is opened first; events that arrive meanwhile queue behind its open.
-        self._feed.start(backend.receive, self._open_backend(media, metadata))
+        if call.output is None:
+            call.output = CallOutput(output)
+        else:
+            call.output.attach(output)
+        self._media = media = _Media(
+            stream,
+            call,
+            pacer,
+            output,
+            call.inbound_resamplers,
+            call.backend_rate,
+            self.stats.frames_out,
+        )
+        return media
 
     async def _open_backend(self, media: _Media, metadata: AudioMetadata) -> None:
         context = CallContext(
             call_connection_id=self.call.call_connection_id,
             correlation_id=self.call.correlation_id,
-            stream=media.stream,
+            stream=media.call.stream,
             channel=self._settings.media_audio_channel,
             bidirectional=self._settings.media_bidirectional,
             subscription_id=metadata.subscription_id,
@@ -293,7 +515,10 @@ class MediaSession:
             record = None  # the call goes on without caller/callee in the backend's context
         if record is not None:
             context = dataclasses.replace(context, caller=record.caller, callee=record.callee)
-        await media.backend.open(context, media.output, self._actions)
+        call = media.call
+        assert call.output is not None
+        await call.backend.open(context, call.output, self._actions)
+        call.opened = True
         assert self._task_group is not None
         self._task_group.create_task(self._send_paced(media.pacer))
 
@@ -357,18 +582,21 @@ class MediaSession:
             self._next_metrics = now + METRICS_FLUSH_INTERVAL_S
             media = self._media
             self._metrics.flush(self.stats, media.pacer.queued_frames if media else None)
-        if now >= self._next_state:
+        if now >= self._next_state or self._writer.resets != self._resets_seen:
+            # The store lost its data: rewrite the call's whole record now, not in 2 s.
             self._next_state = now + STATE_FLUSH_INTERVAL_S
+            self._resets_seen = self._writer.resets
             self._writer.submit(
                 self.call.call_connection_id,
-                session_record.media_progress(self.call, self.stats),
+                session_record.media_progress(self.call, self.stats, self._known.record),
                 supersedes="media_progress",
+                on_stored=self._known.keep,
             )
 
     def _sync_stats(self) -> None:
         media = self._media
         if media is not None:
-            self.stats.frames_out = media.pacer.frames_sent
+            self.stats.frames_out = media.frames_out_before + media.pacer.frames_sent
 
     # --- logging of what the rules decided ------------------------------------------------------
     def _malformed(self, why: str) -> None:
@@ -392,11 +620,11 @@ class MediaSession:
 
     # --- teardown -------------------------------------------------------------------------------
     async def _close_backend(self) -> None:
-        media = self._media
-        if media is None:
+        call = self._call
+        if call is None:
             return
         try:
-            await asyncio.wait_for(media.backend.close(), BACKEND_CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(call.backend.close(), BACKEND_CLOSE_TIMEOUT_S)
         except TimeoutError:
             log.warning("backend close timed out", extra=self._log_extra())
         except Exception:

@@ -1,4 +1,10 @@
-"""How a media session shows on the call's record (mutations for `CallStore.update`)."""
+"""How a media session shows on the call's record (mutations for `CallStore.update`).
+
+The session keeps the record as it last saw it stored (`LastKnownRecord`). When the store lost
+the record (a Redis restart without persistence), the session is the one that holds the call
+live, so its writes rebuild the whole record from that copy, merged so that nothing moves
+backwards (`restore_lost`), rather than a near-empty one.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from app.calls.models import (
     TranscriptEntry,
     utcnow,
 )
+from app.calls.record_changes import restore_lost
 from app.calls.store import Mutation
 from app.media.stats import MediaStats
 
@@ -21,6 +28,16 @@ class CallIds(Protocol):
     def call_connection_id(self) -> str: ...
     @property
     def correlation_id(self) -> str | None: ...
+
+
+class LastKnownRecord:
+    """The call's record as the media session last saw it stored."""
+
+    def __init__(self) -> None:
+        self.record: CallRecord | None = None
+
+    def keep(self, record: CallRecord) -> None:
+        self.record = record
 
 
 def media_connected(call: CallIds, instance_id: str | None = None) -> Mutation:
@@ -34,20 +51,24 @@ def media_connected(call: CallIds, instance_id: str | None = None) -> Mutation:
     return mutate
 
 
-def media_progress(call: CallIds, stats: MediaStats) -> Mutation:
-    """Counters and transcripts so far."""
+def media_progress(
+    call: CallIds, stats: MediaStats, last_known: CallRecord | None = None
+) -> Mutation:
+    """Counters and transcripts so far; the whole record again if the store lost it."""
 
     def mutate(current: CallRecord | None) -> CallRecord:
-        return _with_stats(current or _fresh(call), stats)
+        return _with_stats(restore_lost(current, last_known) or _fresh(call), stats)
 
     return mutate
 
 
-def media_disconnected(call: CallIds, stats: MediaStats, reason: str) -> Mutation:
+def media_disconnected(
+    call: CallIds, stats: MediaStats, reason: str, last_known: CallRecord | None = None
+) -> Mutation:
     """The media socket closed."""
 
     def mutate(current: CallRecord | None) -> CallRecord:
-        record = _with_stats(current or _fresh(call), stats)
+        record = _with_stats(restore_lost(current, last_known) or _fresh(call), stats)
         media = record.media.model_copy(
             update={"connected": False, "disconnected_at": utcnow(), "close_reason": reason}
         )
@@ -59,7 +80,7 @@ def media_disconnected(call: CallIds, stats: MediaStats, reason: str) -> Mutatio
 
 
 def _fresh(call: CallIds) -> CallRecord:
-    # The store lost the record (a Redis restart without persistence): rebuild what we know.
+    # The store lost the record before this session saw it stored: rebuild what we know.
     return CallRecord(
         call_connection_id=call.call_connection_id, correlation_id=call.correlation_id
     )

@@ -67,3 +67,75 @@ async def test_resampled_audio_keeps_its_duration() -> None:
     played = sum(len(item) for item in sent if isinstance(item, bytes))
     # 1 s at 24 kHz -> about 1 s at 16 kHz (the filter holds back a few ms; padding adds < 1 frame)
     assert 16000 * 2 * 0.97 <= played <= 16000 * 2 + 640
+
+
+def _frames(sent: list[OutboundItem]) -> list[bytes]:
+    return [item for item in sent if isinstance(item, bytes)]
+
+
+async def test_end_of_playback_plays_a_resampled_response_to_its_last_frame() -> None:
+    now = [0.0]
+    pacer = OutboundPacer(640, lead_ms=1000, clock=lambda: now[0])
+    output = _output(pacer)
+    response = _loud(24000, 1.0)
+    async with _sent(pacer) as sent:
+        for start in range(0, len(response), 4800):  # 100 ms deltas
+            await output.play(response[start : start + 4800], playback_id="item")
+        held_back = 16000 * 2 - len(b"".join(_frames(sent)))
+        await output.end_of_playback("item")
+    frames = _frames(sent)
+    assert held_back >= 640  # without the flush, more than a frame never plays
+    assert len(frames) == 50
+    assert sum(len(frame) for frame in frames) == 16000 * 2
+    tail = np.frombuffer(frames[-1][-64:], dtype="<i2")
+    assert int(np.abs(tail).max()) > 10000  # the tone to its end, not padding
+    now[0] = 5.0
+    assert output.heard_ms("item") == 1000.0
+
+
+async def test_a_playback_after_an_ended_one_resamples_from_a_fresh_filter() -> None:
+    pacer = OutboundPacer(640, lead_ms=3000)
+    output = _output(pacer)
+    async with _sent(pacer) as sent:
+        for item in ("first", "second"):
+            await output.play(_loud(24000, 1.0), playback_id=item)
+            await output.end_of_playback(item)
+    assert len(_frames(sent)) == 100
+
+
+async def test_end_of_playback_without_a_resampler_pads_the_last_partial_frame_at_once() -> None:
+    pacer = OutboundPacer(960, lead_ms=1000)
+    output = SessionOutput(
+        pacer, None, enabled=True, on_event=lambda e: None, on_end=lambda r: None
+    )
+    async with _sent(pacer) as sent:
+        await output.play(b"\x01\x00" * 600, playback_id="item")  # one frame and 240 samples
+        await output.end_of_playback("item")
+        frames = _frames(sent)  # before the pacer's task would pad the remainder itself
+    assert frames == [b"\x01\x00" * 480, b"\x01\x00" * 120 + bytes(720)]
+
+
+async def test_end_of_playback_after_stop_audio_plays_nothing_of_the_interrupted_audio() -> None:
+    pacer = OutboundPacer(640, lead_ms=1000)
+    output = _output(pacer)
+    async with _sent(pacer) as sent:
+        await output.play(_loud(24000, 0.5), playback_id="interrupted")
+        output.stop_audio()
+        await output.end_of_playback("interrupted")
+    stop = next(i for i, item in enumerate(sent) if isinstance(item, StopAudio))
+    assert sent[stop + 1 :] == []
+
+
+async def test_end_of_playback_on_a_one_way_stream_sends_nothing() -> None:
+    pacer = OutboundPacer(640, lead_ms=1000)
+    output = SessionOutput(
+        pacer,
+        Resampler(24000, 16000),
+        enabled=False,
+        on_event=lambda e: None,
+        on_end=lambda r: None,
+    )
+    async with _sent(pacer) as sent:
+        await output.play(_loud(24000, 0.5), playback_id="item")
+        await output.end_of_playback("item")
+    assert sent == []

@@ -92,6 +92,9 @@ class Conversation:
         """Act on one server event; raises RealtimeFatal or SessionExpired."""
         if event.type == "response.output_audio.delta":
             self._on_audio(event.response_id, event.item_id, event.delta)
+        elif event.type == "response.output_audio.done":
+            if self.ledger.audio_done(event.item_id):
+                self.player.finish(event.item_id)
         elif event.type == "input_audio_buffer.speech_started":
             self.caller_speaking = True
             await self.barge_in(connection)
@@ -122,7 +125,9 @@ class Conversation:
                 )
         elif event.type == "response.done":
             if event.response.id:
-                self.ledger.response_done(event.response.id)
+                # Items the service sent no `response.output_audio.done` for end here.
+                for item_id in self.ledger.response_done(event.response.id):
+                    self.player.finish(item_id)
                 await self._tools_after(connection, event.response.id, event.response.output)
             details = event.response.status_details
             if event.response.status == "failed" and details and details.error:

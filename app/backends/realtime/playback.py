@@ -6,6 +6,10 @@ what it generated has not been heard. Barge-in therefore (1) stops the call's qu
 the caller actually heard (`conversation.item.truncate`), clamped to the audio generated for
 it, since the service rejects a truncate past that point, and skipped at 0, since it rejects
 one for an item with no audio, and (4) drops the interrupted response's late deltas.
+
+An item whose audio is complete (`response.output_audio.done`, or at the latest its response's
+`response.done`) is ended once (`audio_done`, `response_done`): the backend then has the output
+flush what it still holds of it, so the item plays, and counts as heard, to its last frame.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class ItemAudio:
     response_id: str
     generated_bytes: int = 0
     truncated: bool = False
+    ended: bool = False  # its playback was told it is complete
 
     @property
     def generated_ms(self) -> int:
@@ -68,9 +73,22 @@ class PlaybackLedger:
         if response_id not in self._dropped:
             self.active_response = response_id
 
-    def response_done(self, response_id: str) -> None:
+    def response_done(self, response_id: str) -> list[str]:
+        """The response is over: the ids of its items whose playback is still to be ended."""
         if self.active_response == response_id:
             self.active_response = None
+        if response_id in self._dropped:
+            return []
+        return [
+            item.item_id
+            for item in self._items.values()
+            if item.response_id == response_id and self._end(item)
+        ]
+
+    def audio_done(self, item_id: str) -> bool:
+        """The item's audio is complete: True when its playback is to be ended now."""
+        item = self._items.get(item_id)
+        return item is not None and item.response_id not in self._dropped and self._end(item)
 
     def accept(self, response_id: str, item_id: str, nbytes: int) -> bool:
         """Account for an audio delta; False means drop it (its response was interrupted)."""
@@ -134,3 +152,11 @@ class PlaybackLedger:
                 if end_ms > 0:
                     truncation = Truncation(last.item_id, end_ms)
         return Interruption(response_id, truncation, cut)
+
+    @staticmethod
+    def _end(item: ItemAudio) -> bool:
+        """Mark `item` ended; False when it already was, or was cut short (nothing to flush)."""
+        if item.ended or item.truncated:
+            return False
+        item.ended = True
+        return True

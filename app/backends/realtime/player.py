@@ -4,7 +4,9 @@
 that reads server events would then delay reading the next event, a `speech_started` among
 them, by as long as the buffer takes to drain. A separate player keeps the reader free; on
 barge-in the player drops what it holds and a `play` stuck waiting for space is cancelled, so
-no frame of the interrupted response is queued after `stop_audio`.
+no frame of the interrupted response is queued after `stop_audio`. When an item's audio is
+complete, `finish` queues its `end_of_playback` behind its last chunk, so the output flushes the
+item's tail only once all of it has been handed over.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from app.backends.base import MediaOutput
 
 
 class AudioPlayer:
-    """Hands (item id, PCM) chunks to `output.play` in order."""
+    """Hands (item id, PCM) chunks to `output.play`, and item ends to `output.end_of_playback`,
+    in order."""
 
     def __init__(self, output: MediaOutput, on_play: Callable[[], None] | None = None) -> None:
         self._output = output
         self._on_play = on_play
-        self._queue: deque[tuple[str, bytes]] = deque()
+        # (item id, PCM), or (item id, None): the item's audio ends there.
+        self._queue: deque[tuple[str, bytes | None]] = deque()
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_play: asyncio.Task[None] | None = None
@@ -35,10 +39,11 @@ class AudioPlayer:
 
     def enqueue(self, item_id: str, pcm: bytes) -> None:
         """Queue a chunk of the item's audio; it is played after everything queued before."""
-        self._queue.append((item_id, pcm))
-        self._ready.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="realtime-player")
+        self._push(item_id, pcm)
+
+    def finish(self, item_id: str) -> None:
+        """The item's audio is complete: end its playback after everything queued before."""
+        self._push(item_id, None)
 
     def interrupt(self) -> None:
         """Drop queued chunks and abandon a `play` that is waiting for buffer space."""
@@ -63,6 +68,12 @@ class AudioPlayer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def _push(self, item_id: str, pcm: bytes | None) -> None:
+        self._queue.append((item_id, pcm))
+        self._ready.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="realtime-player")
+
     async def _run(self) -> None:
         me = asyncio.current_task()
         queue, output = self._queue, self._output
@@ -72,11 +83,14 @@ class AudioPlayer:
                 await self._ready.wait()
                 continue
             item_id, pcm = queue.popleft()
-            if self._on_play is not None:
+            if pcm is not None and self._on_play is not None:
                 self._on_play()
             self._in_play = me
             try:
-                await output.play(pcm, playback_id=item_id)
+                if pcm is None:
+                    await output.end_of_playback(item_id)
+                else:
+                    await output.play(pcm, playback_id=item_id)
             finally:
                 if self._in_play is me:
                     self._in_play = None

@@ -67,7 +67,8 @@ class FakeOutput:
     played; `heard` overrides that estimate."""
 
     def __init__(self, heard: Callable[[str], float] | None = None) -> None:
-        self.log: list[tuple[str, str | None]] = []  # ("play", item id) or ("stop", None)
+        # ("play", item id), ("end", item id) or ("stop", None)
+        self.log: list[tuple[str, str | None]] = []
         self.played: defaultdict[str | None, bytearray] = defaultdict(bytearray)
         self.reports: list[BackendEvent] = []
         self.ended: list[str] = []
@@ -81,6 +82,13 @@ class FakeOutput:
         self.log.append(("play", playback_id))
         self.played[playback_id] += pcm
         self._changed.set()
+
+    async def end_of_playback(self, playback_id: str | None = None) -> None:
+        self.log.append(("end", playback_id))
+        self._changed.set()
+
+    def ended_playbacks(self) -> list[str | None]:
+        return [playback_id for kind, playback_id in self.log if kind == "end"]
 
     def stop_audio(self) -> None:
         self.log.append(("stop", None))

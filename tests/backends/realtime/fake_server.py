@@ -101,6 +101,18 @@ class FakeSession:
                 }
             )
 
+    async def audio_done(self, response_id: str, item_id: str) -> None:
+        """The item's audio is complete (the service sends this before `response.done`)."""
+        await self.send(
+            {
+                "type": "response.output_audio.done",
+                "response_id": response_id,
+                "item_id": item_id,
+                "output_index": 0,
+                "content_index": 0,
+            }
+        )
+
     async def finish_response(
         self, response_id: str, item_id: str, transcript: str, status: str = "completed"
     ) -> None:

@@ -38,6 +38,26 @@ def test_an_item_heard_in_full_is_not_truncated_when_the_next_response_has_no_au
     assert ledger.interrupt(lambda item: 200.0) == Interruption("r2", None)
 
 
+def test_an_items_playback_is_ended_once_whichever_event_says_its_audio_is_complete() -> None:
+    ledger = PlaybackLedger()
+    ledger.accept("r1", "i1", 200 * MS)
+    ledger.accept("r1", "i2", 200 * MS)
+    assert ledger.audio_done("i1")
+    assert not ledger.audio_done("i1")
+    assert ledger.response_done("r1") == ["i2"]  # no response.output_audio.done for i2
+    assert ledger.response_done("r1") == []
+    assert not ledger.audio_done("unknown")
+
+
+def test_an_interrupted_response_has_no_playback_to_end() -> None:
+    ledger = PlaybackLedger()
+    ledger.accept("r1", "i1", 200 * MS)
+    ledger.accept("r1", "i2", 200 * MS)
+    assert ledger.interrupt(lambda item: 50.0) is not None
+    assert not ledger.audio_done("i1")
+    assert ledger.response_done("r1") == []
+
+
 def test_a_new_session_forgets_the_old_one() -> None:
     ledger = PlaybackLedger()
     ledger.accept("r1", "i1", 200 * MS)
