@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
+from app.services import Services
 from app.settings import Settings
 
 DEFAULT_WS_MAX_SIZE = 256 * 1024  # the default of MEDIA_MAX_MESSAGE_BYTES
@@ -107,10 +108,13 @@ async def serve_in_background(
             await asyncio.sleep(0.005)
         yield RunningServer(bound_host, bound_port)
     finally:
-        # End open console event streams first, or uvicorn waits for them at shutdown.
-        events = getattr(getattr(app.state, "services", None), "events", None)
-        if events is not None:
-            events.close()
+        # What a stop signal does first, without the drain: console streams end (uvicorn
+        # would wait for them), and media sessions end through the app's own path (uvicorn
+        # closing their sockets would look like a dropped stream, parked for a resume).
+        services = getattr(app.state, "services", None)
+        if isinstance(services, Services):  # an app built by create_app
+            services.events.close()
+            await services.media.close()
         server.should_exit = True
         try:
             await asyncio.wait_for(task, timeout=15)

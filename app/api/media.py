@@ -8,14 +8,18 @@ from fastapi import APIRouter, WebSocket
 
 from app.api.deps import get_ws_services
 from app.calls.call_actions import BackendCallActions
+from app.calls.call_bus import CallBusError
 from app.media.commands import media_commands
 from app.media.live_sessions import TooManyCalls
 from app.media.session import CallIdentity, MediaSession
 from app.observability.logging import bind_call
 from app.observability.metrics import SessionMetrics
 from app.security.dependencies import refuse_ws_upgrade, verify_ws_upgrade
+from app.services import Services
 
 log = logging.getLogger(__name__)
+
+HANDOVER_TIMEOUT_S = 2.0  # the old owner answers at once; never hold a new call up longer
 
 router = APIRouter()
 
@@ -44,6 +48,9 @@ async def media_socket(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     settings = services.settings
+    previous = services.media.find(call.call_connection_id)
+    if previous is None:
+        await _take_over_elsewhere(services, call)
     session = MediaSession(
         websocket,
         call,
@@ -57,7 +64,7 @@ async def media_socket(websocket: WebSocket) -> None:
         metrics=SessionMetrics(services.metrics, settings.media_backend),
         events=services.events,
         # A new socket of a call whose earlier one is still here takes over its backend.
-        previous=services.media.find(call.call_connection_id),
+        previous=previous,
     )
     with bind_call(call.call_connection_id, call.correlation_id):
         async with (
@@ -66,6 +73,25 @@ async def media_socket(websocket: WebSocket) -> None:
             services.bus.serve(call.call_connection_id, media_commands(session)),
         ):
             await session.run()
+
+
+async def _take_over_elsewhere(services: Services, call: CallIdentity) -> None:
+    """A re-established stream that reached this instance ends the call's media on the one
+    that still holds it (parked or live); the new backend gets the conversation from the
+    shared call state."""
+    try:
+        await services.bus.request(
+            call.call_connection_id,
+            "end_media",
+            {"reason": "media stream re-established on another instance"},
+            timeout_s=HANDOVER_TIMEOUT_S,
+        )
+    except CallBusError:
+        return  # nobody else holds the call's media: the usual first connection
+    log.info(
+        "took the media stream over from another instance",
+        extra={"call_connection_id": call.call_connection_id},
+    )
 
 
 def call_identity(websocket: WebSocket) -> CallIdentity:

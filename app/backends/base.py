@@ -46,6 +46,9 @@ class CallContext:
     caller: str | None = None
     callee: str | None = None
     subscription_id: str | None = None
+    # The conversation so far, (role, text) oldest first, when the call's media was served
+    # before (a stream re-established on another instance, or after the resume window).
+    history: tuple[tuple[str, str], ...] = ()
 
 
 # Not frozen: 50 are built a second per call, and a frozen dataclass takes four times as long.

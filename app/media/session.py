@@ -325,6 +325,14 @@ class MediaSession:
         self._sync_stats()
         assert call.output is not None  # opened
         call.output.stop_audio()  # what the caller had not heard is dropped, not replayed later
+        # The conversation so far goes to the shared state now: if the stream comes back on
+        # another instance, its new backend starts from it.
+        self._writer.submit(
+            self.call.call_connection_id,
+            session_record.media_progress(self.call, self.stats, self._known.record),
+            supersedes="media_progress",
+            on_stored=self._known.keep,
+        )
         try:
             call.feed.deliver(STREAM_INTERRUPTED)  # queued behind earlier events, if any
         except _Ended as failed:
@@ -514,7 +522,10 @@ class MediaSession:
         except StoreUnavailable:
             record = None  # the call goes on without caller/callee in the backend's context
         if record is not None:
-            context = dataclasses.replace(context, caller=record.caller, callee=record.callee)
+            history = tuple((line.role, line.text) for line in record.transcript)
+            context = dataclasses.replace(
+                context, caller=record.caller, callee=record.callee, history=history
+            )
         call = media.call
         assert call.output is not None
         await call.backend.open(context, call.output, self._actions)

@@ -38,6 +38,7 @@ from app.backends.base import (
 from app.backends.realtime.connection import RealtimeConnector
 from app.backends.realtime.conversation import Conversation
 from app.backends.realtime.errors import RealtimeFatal, RealtimeUnavailable, SessionExpired
+from app.backends.realtime.history import Role
 from app.backends.realtime.session_config import (
     MODEL_SAMPLE_RATE,
     RealtimeConfig,
@@ -131,6 +132,13 @@ class RealtimeBackend:
         if self._tools.tools:
             runner = ToolRunner(self._tools, call, actions, client=self._http_client)
         self._conversation = Conversation(output, self._log_extra(), runner)
+        if call.history:
+            # The call was served before (its stream came back here): the model gets the
+            # conversation so far in its first session, and does not greet the caller again.
+            for index, (role, text) in enumerate(call.history):
+                speaker: Role = "agent" if role == "agent" else "caller"
+                self._conversation.history.record(f"earlier_{index}", speaker, text)
+            self._greeted = True
         self._task = asyncio.create_task(self._run(), name=f"realtime-{call.call_connection_id}")
 
     async def receive(self, event: InboundEvent) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 from app.backends.base import AudioIn, TranscriptIn
-from tests.backends.realtime.conftest import OpenBackend
+from tests.backends.realtime.conftest import OpenBackend, call_context
 from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, model_tone
 
 
@@ -70,6 +71,23 @@ async def test_greeting_asks_the_model_to_speak_first_once(
     assert greeting["response"]["instructions"].endswith("Say hello and offer help.")
     assert second.of_type("response.create") == []
     assert output.ended == []
+
+
+async def test_a_call_served_before_starts_with_its_conversation_and_no_second_greeting(
+    fake: FakeRealtime, open_backend: OpenBackend
+) -> None:
+    history = (("agent", "Hello, how can I help?"), ("caller", "My order is late."))
+    call = dataclasses.replace(call_context(), history=history)
+    async with open_backend(realtime_greeting="Say hello.", call=call):
+        session = await fake.session()
+        await session.wait_for_event("conversation.item.create", count=2)
+        await asyncio.sleep(0.05)
+    items = [e["item"] for e in session.of_type("conversation.item.create")]
+    assert [(i["role"], i["content"][0]["text"]) for i in items] == [
+        ("assistant", "Hello, how can I help?"),
+        ("user", "My order is late."),
+    ]
+    assert session.of_type("response.create") == []  # not greeted again
 
 
 async def test_model_audio_is_played_with_its_item_as_playback_id(
