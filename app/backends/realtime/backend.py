@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import httpx
-from openai import WebSocketConnectionClosedError
-from openai.resources.realtime.realtime import AsyncRealtimeConnection
-from websockets.exceptions import ConnectionClosed
 
 from app.agent.runner import ToolRunner
 from app.agent.tools import ToolConfig
@@ -35,17 +32,17 @@ from app.backends.base import (
     MediaOutput,
     TranscriptIn,
 )
-from app.backends.realtime.connection import RealtimeConnector
 from app.backends.realtime.conversation import Conversation
-from app.backends.realtime.errors import RealtimeFatal, RealtimeUnavailable, SessionExpired
-from app.backends.realtime.history import Role
-from app.backends.realtime.session_config import (
-    MODEL_SAMPLE_RATE,
-    RealtimeConfig,
-    greeting_request,
-    session_update,
+from app.backends.realtime.errors import (
+    RealtimeFatal,
+    RealtimeUnavailable,
+    SessionExpired,
+    SocketClosed,
 )
-from app.backends.realtime.uplink import AppendBatcher, append_message
+from app.backends.realtime.history import Role
+from app.backends.realtime.session_config import RealtimeConfig, greeting_request
+from app.backends.realtime.socket import RealtimeService, RealtimeSocket
+from app.backends.realtime.uplink import AppendBatcher
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +53,6 @@ PENDING_AUDIO_MS = 1000
 DISCARD_TIMEOUT_S = 2.0
 
 SessionOutcome = Literal["renew", "dropped"]
-_SOCKET_CLOSED = (ConnectionClosed, WebSocketConnectionClosedError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +69,12 @@ class ReconnectPolicy:
 
 
 class RealtimeBackend:
-    """One Realtime conversation per call, kept alive across drops and renewals."""
+    """One Realtime conversation per call, kept alive across drops and renewals, with any
+    `RealtimeService` (OpenAI, Azure OpenAI, Azure Voice Live)."""
 
     def __init__(
         self,
-        connector: RealtimeConnector,
+        connector: RealtimeService,
         config: RealtimeConfig,
         *,
         name: str = "openai",
@@ -95,13 +92,14 @@ class RealtimeBackend:
         self._reconnect = reconnect or ReconnectPolicy()
         self._renew_after_s = renew_after_s
         self._renew_deadline_s = max(renew_deadline_s, renew_after_s)
-        self._batcher = AppendBatcher(config.append_bytes, MODEL_SAMPLE_RATE * 2 // 50)
+        self._rate = connector.sample_rate or 24000  # the call's, once open
+        self._batcher = AppendBatcher(config.append_bytes_at(self._rate), self._rate * 2 // 50)
         self._pending: deque[bytes] = deque(maxlen=max(1, PENDING_AUDIO_MS // config.append_ms))
         self._instructions = config.instructions
         self._call: CallContext | None = None
         self._output: MediaOutput | None = None
         self._conversation: Conversation | None = None
-        self._connection: AsyncRealtimeConnection | None = None
+        self._connection: RealtimeSocket | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._greeted = False
@@ -110,8 +108,8 @@ class RealtimeBackend:
         self.appends_sent = 0
 
     @property
-    def sample_rate(self) -> int:
-        return MODEL_SAMPLE_RATE
+    def sample_rate(self) -> int | None:
+        return self._connector.sample_rate
 
     @property
     def dropped_deltas(self) -> int:
@@ -120,7 +118,10 @@ class RealtimeBackend:
 
     async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
         self._call, self._output = call, output
-        self._batcher.frame_bytes = MODEL_SAMPLE_RATE * 2 * call.stream.frame_ms // 1000
+        rate = self._rate = self._connector.sample_rate or call.stream.sample_rate
+        self._batcher = AppendBatcher(
+            self._config.append_bytes_at(rate), rate * 2 * call.stream.frame_ms // 1000
+        )
         path = self._config.instructions_file
         if path is not None:
             try:
@@ -131,7 +132,7 @@ class RealtimeBackend:
         runner = None
         if self._tools.tools:
             runner = ToolRunner(self._tools, call, actions, client=self._http_client)
-        self._conversation = Conversation(output, self._log_extra(), runner)
+        self._conversation = Conversation(output, self._log_extra(), runner, sample_rate=rate)
         if call.history:
             # The call was served before (its stream came back here): the model gets the
             # conversation so far in its first session, and does not greet the caller again.
@@ -193,14 +194,15 @@ class RealtimeBackend:
                 continue
             self.connects += 1
             log.info(
-                "Realtime socket open (model %s, connect %d)",
+                "%s socket open (model %s, connect %d)",
+                self.name,
                 self._connector.model,
                 self.connects,
                 extra=self._log_extra(),
             )
             try:
                 outcome = await self._serve(connection, conversation)
-            except _SOCKET_CLOSED as exc:
+            except SocketClosed as exc:
                 outcome = "dropped"
                 failures = 1 if self._session_live else failures + 1
                 self._report_reconnect(failures, f"the Realtime socket closed: {exc}")
@@ -217,17 +219,17 @@ class RealtimeBackend:
                 conversation.session_lost()
 
     async def _serve(
-        self, connection: AsyncRealtimeConnection, conversation: Conversation
+        self, connection: RealtimeSocket, conversation: Conversation
     ) -> SessionOutcome:
         conversation.new_session()
         self._session_live = False
-        update = session_update(self._config, self._instructions, self._tools.definitions())
-        await connection.send(update)
+        tools = self._tools.definitions()
+        await connection.send(self._connector.session_update(self._instructions, tools, self._rate))
         for item in conversation.history.replay():
             await connection.send(item)
         # Audio kept while disconnected goes first; the socket is shared only once it is out.
         while self._pending:
-            await connection.send_raw(append_message(self._pending.popleft()))
+            await connection.append(self._pending.popleft())
         self._connection = connection
         if not self._greeted:
             self._greeted = True
@@ -264,8 +266,8 @@ class RealtimeBackend:
             self._pending.append(chunk)
             return
         try:
-            await connection.send_raw(append_message(chunk))
-        except _SOCKET_CLOSED:
+            await connection.append(chunk)
+        except SocketClosed:
             self._pending.append(chunk)  # the session task sees the drop and reconnects
             return
         self.appends_sent += 1
@@ -280,7 +282,7 @@ class RealtimeBackend:
             if event.final:
                 await connection.send({"type": "input_audio_buffer.commit"})
                 await connection.send({"type": "response.create"})
-        except _SOCKET_CLOSED:
+        except SocketClosed:
             return  # the session task sees the drop and reconnects
 
     async def _transfer_failed(self, event: CallEventIn) -> None:
@@ -291,7 +293,7 @@ class RealtimeBackend:
         message = str(event.data.get("message") or "no reason given")
         try:
             await conversation.tool_calls.tell(connection, f"[the transfer failed: {message}]")
-        except _SOCKET_CLOSED:
+        except SocketClosed:
             return  # the session task sees the drop and reconnects
 
     # --- reporting ------------------------------------------------------------------------------
@@ -318,7 +320,7 @@ class RealtimeBackend:
         }
 
 
-async def _discard(connection: AsyncRealtimeConnection) -> None:
-    with contextlib.suppress(*_SOCKET_CLOSED, OSError, TimeoutError):
+async def _discard(connection: RealtimeSocket) -> None:
+    with contextlib.suppress(SocketClosed, OSError, TimeoutError):
         async with asyncio.timeout(DISCARD_TIMEOUT_S):
             await connection.close()

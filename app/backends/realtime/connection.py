@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -18,10 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from openai import AsyncOpenAI, Omit, OpenAIError
-from openai.resources.realtime.realtime import AsyncRealtimeConnection
+from openai.types.realtime.realtime_function_tool_param import RealtimeFunctionToolParam
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
 from app.backends.realtime.errors import RealtimeFatal, RealtimeUnavailable
+from app.backends.realtime.session_config import MODEL_SAMPLE_RATE, RealtimeConfig, session_update
+from app.backends.realtime.socket import ClientEvent, OpenAISocket
 from app.settings import Settings
 
 AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -77,13 +79,15 @@ class RealtimeEndpoint:
 
 
 class RealtimeConnector:
-    """Opens Realtime sockets for one call; owns its SDK client, and its credential unless it
-    was given the app's shared `token_provider`."""
+    """Opens OpenAI / Azure OpenAI Realtime sockets for one call (a `RealtimeService`); owns its
+    SDK client, and its credential unless it was given the app's shared `token_provider`."""
 
     def __init__(
         self,
         endpoint: RealtimeEndpoint,
+        config: RealtimeConfig | None = None,
         *,
+        name: str = "openai",
         credential_factory: Callable[[], BearerCredential] | None = None,
         token_provider: EntraTokenProvider | None = None,
         open_timeout_s: float = OPEN_TIMEOUT_S,
@@ -91,6 +95,8 @@ class RealtimeConnector:
         if endpoint.api_key is None and credential_factory is None and token_provider is None:
             raise ValueError("an endpoint without an API key needs a credential")
         self.endpoint = endpoint
+        self.name = name
+        self._config = config or RealtimeConfig(instructions="")
         self._credential_factory = credential_factory
         self._token_provider = token_provider
         self._credential: BearerCredential | None = None
@@ -101,14 +107,25 @@ class RealtimeConnector:
     def model(self) -> str:
         return self.endpoint.model
 
-    async def connect(self) -> AsyncRealtimeConnection:
+    @property
+    def sample_rate(self) -> int:
+        return MODEL_SAMPLE_RATE
+
+    def session_update(
+        self, instructions: str, tools: Sequence[RealtimeFunctionToolParam], sample_rate: int
+    ) -> ClientEvent:
+        """The GA `session.update` (the models take 24 kHz PCM16 only)."""
+        return session_update(self._config, instructions, tools)
+
+    async def connect(self) -> OpenAISocket:
         """A new Realtime socket; raises RealtimeFatal or RealtimeUnavailable."""
         try:
             client = await self._ensure_client()
             async with asyncio.timeout(self._open_timeout_s):
-                return await client.realtime.connect(
+                connection = await client.realtime.connect(
                     model=self.endpoint.model, extra_headers=self.endpoint.headers
                 ).enter()
+                return OpenAISocket(connection)
         except InvalidStatus as exc:
             status = exc.response.status_code
             message = f"the Realtime service refused the socket: HTTP {status}"
@@ -174,7 +191,7 @@ def openai_connector(settings: Settings) -> RealtimeConnector:
         api_key=settings.openai_api_key.get_secret_value(),
         websocket_base_url=websocket_base,
     )
-    return RealtimeConnector(endpoint)
+    return RealtimeConnector(endpoint, RealtimeConfig.from_settings(settings))
 
 
 def azure_connector(
@@ -189,6 +206,7 @@ def azure_connector(
         raise RealtimeFatal(
             "MEDIA_BACKEND=azure-openai needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT"
         )
+    config = RealtimeConfig.from_settings(settings)
     base = azure_v1_base(str(settings.azure_openai_endpoint))
     websocket_base = _with_scheme(base, {"http": "ws", "https": "wss"})
     deployment = settings.azure_openai_deployment
@@ -198,12 +216,17 @@ def azure_connector(
         # The SDK would also send the key as a bearer token; Azure wants `api-key` alone.
         headers: dict[str, str | Omit] = {"api-key": secret, "Authorization": Omit()}
         endpoint = RealtimeEndpoint(deployment, base, secret, websocket_base, headers)
-        return RealtimeConnector(endpoint)
+        return RealtimeConnector(endpoint, config, name="azure-openai")
     endpoint = RealtimeEndpoint(deployment, base, None, websocket_base)
     if token_provider is not None:
-        return RealtimeConnector(endpoint, token_provider=token_provider)
+        return RealtimeConnector(
+            endpoint, config, name="azure-openai", token_provider=token_provider
+        )
     return RealtimeConnector(
-        endpoint, credential_factory=credential_factory or default_azure_credential
+        endpoint,
+        config,
+        name="azure-openai",
+        credential_factory=credential_factory or default_azure_credential,
     )
 
 

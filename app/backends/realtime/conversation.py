@@ -13,7 +13,6 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
-from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime.conversation_item import ConversationItem
 from openai.types.realtime.realtime_server_event import RealtimeServerEvent
 
@@ -28,6 +27,7 @@ from app.backends.realtime.errors import (
 from app.backends.realtime.history import ConversationHistory
 from app.backends.realtime.playback import PlaybackLedger
 from app.backends.realtime.player import AudioPlayer
+from app.backends.realtime.socket import RealtimeSocket
 from app.backends.realtime.tool_calls import ToolCalls
 
 log = logging.getLogger(__name__)
@@ -44,10 +44,12 @@ class Conversation:
         output: MediaOutput,
         log_extra: Mapping[str, str | None],
         tools: ToolRunner | None = None,
+        *,
+        sample_rate: int = 24000,
     ) -> None:
         self.output = output
         self.history = ConversationHistory()
-        self.ledger = PlaybackLedger()
+        self.ledger = PlaybackLedger(bytes_per_ms=sample_rate * 2 // 1000)
         self.player = AudioPlayer(output, on_play=self._on_play)
         self.caller_speaking = False
         self.dropped_deltas = 0
@@ -88,7 +90,7 @@ class Conversation:
             left_s = self.ledger.unheard_ms(heard_ms) / 1000.0
             await asyncio.sleep(min(max(left_s, HEARD_POLL_MIN_S), HEARD_POLL_MAX_S))
 
-    async def handle(self, connection: AsyncRealtimeConnection, event: RealtimeServerEvent) -> None:
+    async def handle(self, connection: RealtimeSocket, event: RealtimeServerEvent) -> None:
         """Act on one server event; raises RealtimeFatal or SessionExpired."""
         if event.type == "response.output_audio.delta":
             self._on_audio(event.response_id, event.item_id, event.delta)
@@ -139,7 +141,7 @@ class Conversation:
             error = event.error
             self._on_error(error.code, error.type, error.event_id, error.message)
 
-    async def barge_in(self, connection: AsyncRealtimeConnection) -> None:
+    async def barge_in(self, connection: RealtimeSocket) -> None:
         """The caller talks over the model: stop, cancel, and say what was heard."""
         interruption = self.ledger.interrupt(self.output.heard_ms)
         if interruption is None:
@@ -171,7 +173,7 @@ class Conversation:
 
     async def _tools_after(
         self,
-        connection: AsyncRealtimeConnection,
+        connection: RealtimeSocket,
         response_id: str,
         output: list[ConversationItem] | None,
     ) -> None:

@@ -3,6 +3,7 @@
     RealtimeError
     ├── RealtimeFatal          retrying cannot help: bad key, no Entra token, quota, no model
     ├── RealtimeUnavailable    the socket could not be opened now: refused, timeout, 429, 5xx
+    ├── SocketClosed           an open socket closed or dropped: reconnect
     └── SessionExpired         the service ended the session at its duration cap
 
 The backend reports a fatal one and ends the media session, retries an unavailable one with
@@ -53,6 +54,10 @@ class RealtimeFatal(RealtimeError):
 
 class RealtimeUnavailable(RealtimeError):
     """The service could not be reached or refused for now; retry with backoff."""
+
+
+class SocketClosed(RealtimeError):
+    """The socket closed under the conversation (a drop, or the service closed it)."""
 
 
 class SessionExpired(RealtimeError):

@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-BYTES_PER_MS = 48  # 24 kHz, 16-bit mono
+DEFAULT_BYTES_PER_MS = 48  # 24 kHz, 16-bit mono: the OpenAI models' rate
 MAX_TRACKED = 32
 
 
@@ -31,10 +31,11 @@ class ItemAudio:
     generated_bytes: int = 0
     truncated: bool = False
     ended: bool = False  # its playback was told it is complete
+    bytes_per_ms: int = DEFAULT_BYTES_PER_MS
 
     @property
     def generated_ms(self) -> int:
-        return self.generated_bytes // BYTES_PER_MS
+        return self.generated_bytes // self.bytes_per_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,8 @@ class Interruption:
 class PlaybackLedger:
     """Which response is in flight and how much audio each of its items produced."""
 
-    def __init__(self) -> None:
+    def __init__(self, bytes_per_ms: int = DEFAULT_BYTES_PER_MS) -> None:
+        self.bytes_per_ms = bytes_per_ms
         self.active_response: str | None = None
         self._items: OrderedDict[str, ItemAudio] = OrderedDict()
         self._last: ItemAudio | None = None
@@ -96,7 +98,9 @@ class PlaybackLedger:
             return False
         item = self._items.get(item_id)
         if item is None:
-            item = self._items[item_id] = ItemAudio(item_id, response_id)
+            item = self._items[item_id] = ItemAudio(
+                item_id, response_id, bytes_per_ms=self.bytes_per_ms
+            )
             while len(self._items) > MAX_TRACKED:
                 self._items.popitem(last=False)
         elif item.truncated:

@@ -69,10 +69,9 @@ class RealtimeConfig:
             append_ms=settings.realtime_append_ms,
         )
 
-    @property
-    def append_bytes(self) -> int:
-        """Bytes of caller audio per `input_audio_buffer.append` (24 kHz PCM16)."""
-        return MODEL_SAMPLE_RATE * 2 * self.append_ms // 1000
+    def append_bytes_at(self, sample_rate: int) -> int:
+        """Bytes of caller audio per `input_audio_buffer.append` of PCM16 at `sample_rate`."""
+        return sample_rate * 2 * self.append_ms // 1000
 
 
 def session_update(

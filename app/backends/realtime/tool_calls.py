@@ -16,21 +16,19 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-from openai import WebSocketConnectionClosedError
-from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime.conversation_item_create_event_param import (
     ConversationItemCreateEventParam,
 )
-from websockets.exceptions import ConnectionClosed
 
 from app.agent.runner import ToolResult, ToolRunner
 from app.backends.base import ActionFailed, BackendEvent, MediaOutput
+from app.backends.realtime.errors import SocketClosed
+from app.backends.realtime.socket import RealtimeSocket
 
 log = logging.getLogger(__name__)
 
 END_CALL_PLAYOUT_TIMEOUT_S = 30.0  # the longest a goodbye may keep a finished call up
 MAX_RUNNING = 8  # tool calls of one call at once; more are answered with an error, not run
-_SOCKET_CLOSED = (ConnectionClosed, WebSocketConnectionClosedError)
 
 
 @dataclass(slots=True)
@@ -38,7 +36,7 @@ class _Response:
     """The calls of one model response, in one session."""
 
     response_id: str
-    connection: AsyncRealtimeConnection
+    connection: RealtimeSocket
     session: int
     pending: set[str] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -63,7 +61,7 @@ class ToolCalls:
         self._responses: dict[str, _Response] = {}
         self._seen: set[str] = set()
         self._in_flight: set[str] = set()
-        self._continue_on: AsyncRealtimeConnection | None = None  # a deferred response.create
+        self._continue_on: RealtimeSocket | None = None  # a deferred response.create
         self._ending = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -87,7 +85,7 @@ class ToolCalls:
 
     def requested(
         self,
-        connection: AsyncRealtimeConnection,
+        connection: RealtimeSocket,
         response_id: str,
         call_id: str | None,
         name: str,
@@ -111,7 +109,7 @@ class ToolCalls:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def response_done(self, connection: AsyncRealtimeConnection, response_id: str) -> None:
+    async def response_done(self, connection: RealtimeSocket, response_id: str) -> None:
         """The response is over: continue once its calls have answered."""
         self._in_flight.discard(response_id)
         response = self._responses.get(response_id)
@@ -123,7 +121,7 @@ class ToolCalls:
             self._continue_on = None
             await self._ask_to_continue(deferred)
 
-    async def tell(self, connection: AsyncRealtimeConnection, text: str) -> None:
+    async def tell(self, connection: RealtimeSocket, text: str) -> None:
         """A system note for the model (a failed transfer, say), and a response to it."""
         if self._ending:
             return
@@ -179,7 +177,7 @@ class ToolCalls:
             "type": "conversation.item.create",
             "item": {"type": "function_call_output", "call_id": call_id, "output": result.output},
         }
-        with contextlib.suppress(*_SOCKET_CLOSED):  # the session task sees the drop
+        with contextlib.suppress(SocketClosed):  # the session task sees the drop
             await response.connection.send(event)
 
     async def _continue_if_answered(self, response: _Response) -> None:
@@ -190,13 +188,13 @@ class ToolCalls:
         del self._responses[response.response_id]
         await self._ask_to_continue(response.connection)
 
-    async def _ask_to_continue(self, connection: AsyncRealtimeConnection) -> None:
+    async def _ask_to_continue(self, connection: RealtimeSocket) -> None:
         if self._ending:
             return
         if self._in_flight:
             self._continue_on = connection  # sent when the response in flight is done
             return
-        with contextlib.suppress(*_SOCKET_CLOSED):
+        with contextlib.suppress(SocketClosed):
             await connection.send({"type": "response.create"})
 
     async def _end_call(self, response: _Response) -> None:
@@ -215,7 +213,7 @@ class ToolCalls:
             # The call is still up: let the agent carry on rather than fall silent.
             self._ending = False
             if response.session == self._session:
-                with contextlib.suppress(*_SOCKET_CLOSED):
+                with contextlib.suppress(SocketClosed):
                     await self.tell(response.connection, f"[hanging up failed: {exc.message}]")
             return
         log.info("the agent hung up the call", extra=self._log_extra)

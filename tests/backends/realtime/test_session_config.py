@@ -59,4 +59,5 @@ def test_config_reads_every_realtime_setting() -> None:
     )
     assert config.input_transcription is False
     assert config.greeting is None
-    assert config.append_bytes == 4800
+    assert config.append_bytes_at(24000) == 4800
+    assert config.append_bytes_at(16000) == 3200
