@@ -26,8 +26,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 AudioFormatName = Literal["pcm16KMono", "pcm24KMono"]
 AudioChannel = Literal["mixed", "unmixed"]
-BackendName = Literal["echo", "recorder", "websocket", "openai", "azure-openai"]
+BackendName = Literal["echo", "recorder", "websocket", "openai", "azure-openai", "voice-live"]
 TurnDetection = Literal["server_vad", "semantic_vad", "none"]
+VoiceLiveTurnDetection = Literal[
+    "azure_semantic_vad", "azure_semantic_vad_multilingual", "server_vad", "none"
+]
+EndOfUtterance = Literal["none", "semantic_detection_v1", "semantic_detection_v1_multilingual"]
 
 DEFAULT_ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
 DEFAULT_ACS_JWT_ISSUER = "https://acscallautomation.communication.azure.com"
@@ -151,6 +155,29 @@ class Settings(BaseSettings):
     realtime_greeting: str | None = None
     realtime_append_ms: int = Field(default=60, ge=20, le=1000)
 
+    # --- Azure Voice Live (MEDIA_BACKEND=voice-live; instructions, greeting and tools are the
+    # REALTIME_* and AGENT_* ones) --------------------------------------------------------------
+    azure_voicelive_endpoint: AnyHttpUrl | None = None
+    azure_voicelive_api_key: SecretStr | None = None
+    azure_voicelive_model: str = "gpt-realtime"
+    azure_voicelive_agent_id: str | None = None
+    azure_voicelive_agent_project: str | None = None
+    azure_voicelive_api_version: str | None = None
+    azure_voicelive_voice: str = Field(default="en-US-Ava:DragonHDLatestNeural", min_length=1)
+    azure_voicelive_turn_detection: VoiceLiveTurnDetection = "azure_semantic_vad"
+    azure_voicelive_vad_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    azure_voicelive_vad_prefix_padding_ms: int = Field(default=300, ge=0)
+    azure_voicelive_vad_silence_duration_ms: int = Field(default=500, ge=0)
+    azure_voicelive_remove_filler_words: bool = False
+    azure_voicelive_end_of_utterance: EndOfUtterance = "none"
+    azure_voicelive_eou_threshold: Literal["low", "medium", "high", "default"] = "default"
+    azure_voicelive_eou_timeout_ms: int = Field(default=1000, ge=0, le=10_000)
+    azure_voicelive_noise_suppression: bool = True
+    azure_voicelive_echo_cancellation: bool = True
+    azure_voicelive_input_transcription: bool = True
+    azure_voicelive_transcription_model: str = Field(default="azure-speech", min_length=1)
+    azure_voicelive_transcription_language: str | None = None
+
     # --- Agent actions (tools of the Realtime backends, call control) -----------------------
     agent_end_call_tool: bool = True
     agent_dtmf_tool: bool = False
@@ -235,6 +262,16 @@ class Settings(BaseSettings):
         ):
             raise ValueError(
                 "MEDIA_BACKEND=azure-openai needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT"
+            )
+        if (self.azure_voicelive_agent_id is None) != (self.azure_voicelive_agent_project is None):
+            raise ValueError(
+                "AZURE_VOICELIVE_AGENT_ID and AZURE_VOICELIVE_AGENT_PROJECT go together: "
+                "set both to talk to a Foundry agent, or neither for AZURE_VOICELIVE_MODEL"
+            )
+        if self.media_backend == "voice-live" and self.azure_voicelive_endpoint is None:
+            raise ValueError(
+                "MEDIA_BACKEND=voice-live needs AZURE_VOICELIVE_ENDPOINT "
+                "(https://<resource>.services.ai.azure.com)"
             )
         return self
 

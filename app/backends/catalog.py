@@ -19,6 +19,7 @@ BACKENDS: dict[str, str] = {
     "websocket": "app.backends.websocket:create_backend",
     "openai": "app.backends.realtime:create_openai_backend",
     "azure-openai": "app.backends.realtime:create_azure_backend",
+    "voice-live": "app.backends.voicelive:create_voicelive_backend",
 }
 
 # Backends with resources shared by all calls (opened with the app, closed at shutdown): an
@@ -27,6 +28,7 @@ APP_SCOPED: dict[str, str] = {
     # The Realtime backends load the agent tools (AGENT_TOOLS_FILE) once for the app.
     "openai": "app.backends.realtime:open_openai_factory",
     "azure-openai": "app.backends.realtime:open_azure_factory",
+    "voice-live": "app.backends.voicelive:open_voicelive_factory",
 }
 
 

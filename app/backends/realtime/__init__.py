@@ -41,6 +41,7 @@ __all__ = [
     "create_openai_backend",
     "open_azure_factory",
     "open_openai_factory",
+    "open_tools",
 ]
 
 
@@ -91,7 +92,7 @@ async def open_openai_factory(
     settings: Settings, stack: AsyncExitStack, *, tools: ToolConfig | None = None
 ) -> Callable[[Settings], RealtimeBackend]:
     """The per-call factory for MEDIA_BACKEND=openai, with the app's agent tools."""
-    tools, client = await _open_tools(settings, stack, tools)
+    tools, client = await open_tools(settings, stack, tools)
     return functools.partial(create_openai_backend, tools=tools, http_client=client)
 
 
@@ -108,7 +109,7 @@ async def open_azure_factory(
     token: a call does not wait for a token fetch, and a busy instance does not hammer the
     managed-identity endpoint (which throttles). The credential closes with the app.
     """
-    tools, client = await _open_tools(settings, stack, tools)
+    tools, client = await open_tools(settings, stack, tools)
     factory = functools.partial(create_azure_backend, tools=tools, http_client=client)
     key = settings.azure_openai_api_key
     if key is not None and key.get_secret_value():
@@ -118,7 +119,7 @@ async def open_azure_factory(
     return functools.partial(factory, token_provider=EntraTokenProvider(credential))
 
 
-async def _open_tools(
+async def open_tools(
     settings: Settings, stack: AsyncExitStack, tools: ToolConfig | None
 ) -> tuple[ToolConfig, httpx.AsyncClient | None]:
     """The app's agent tools (loaded by create_app; built-ins only when none are given), and

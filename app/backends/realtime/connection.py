@@ -60,11 +60,15 @@ class EntraTokenProvider:
         self._lock = asyncio.Lock()
 
     async def __call__(self) -> str:
+        return (await self.token()).token
+
+    async def token(self) -> AccessToken:
+        """The cached token, fetched anew once it is within the margin of expiring."""
         async with self._lock:
             token = self._token
             if token is None or token.expires_on - self._margin_s <= self._clock():
                 token = self._token = await self.credential.get_token(self.scope)
-            return token.token
+            return token
 
 
 @dataclass(frozen=True, slots=True)

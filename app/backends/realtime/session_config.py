@@ -6,6 +6,7 @@ time; the greeting is asked for once per call.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,10 @@ class RealtimeConfig:
             greeting=settings.realtime_greeting or None,
             append_ms=settings.realtime_append_ms,
         )
+
+    def with_acs_turns(self) -> RealtimeConfig:
+        """The same, with the service's turn detection off: ACS transcription drives turns."""
+        return dataclasses.replace(self, turn_detection="none")
 
     def append_bytes_at(self, sample_rate: int) -> int:
         """Bytes of caller audio per `input_audio_buffer.append` of PCM16 at `sample_rate`."""

@@ -1,4 +1,6 @@
-"""A fake Realtime service (GA protocol) on a real WebSocket at 127.0.0.1:0, scripted per test.
+"""A fake Realtime service on a real WebSocket at 127.0.0.1:0, scripted per test: the OpenAI GA
+protocol, or (`dialect="voice-live"`) Azure Voice Live's (its path, preview event names, and the
+session's audio at the rate `session.update` asked for).
 
 It does what the bridge relies on: `session.created` on connect, `session.updated`, appended
 audio recorded, `conversation.item.create` acknowledged, `response.cancel` and
@@ -17,7 +19,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -28,11 +30,21 @@ from websockets.http11 import Request, Response
 MODEL_RATE = 24000
 BYTES_PER_MS = MODEL_RATE * 2 // 1000
 Event = dict[str, Any]
+Dialect = Literal["ga", "voice-live"]
+VOICE_LIVE_PATH = "/voice-live/realtime"
+# GA event names and what Voice Live calls them.
+VOICE_LIVE_NAMES = {
+    "response.output_audio.delta": "response.audio.delta",
+    "response.output_audio.done": "response.audio.done",
+    "response.output_audio_transcript.done": "response.audio_transcript.done",
+    "conversation.item.added": "conversation.item.created",
+}
+VOICE_LIVE_RATES = {"pcm16": 24000, "pcm16_16000hz": 16000, "pcm16_8000hz": 8000}
 
 
-def model_tone(ms: int, freq: float = 300.0) -> bytes:
-    """`ms` of a sine tone as 24 kHz PCM16 (what the model "says")."""
-    t = np.arange(MODEL_RATE * ms // 1000) / MODEL_RATE
+def model_tone(ms: int, freq: float = 300.0, rate: int = MODEL_RATE) -> bytes:
+    """`ms` of a sine tone as PCM16 at `rate` (what the model "says")."""
+    t = np.arange(rate * ms // 1000) / rate
     return (np.sin(2 * np.pi * freq * t) * 0.3 * 32767).astype("<i2").tobytes()
 
 
@@ -49,6 +61,8 @@ class FakeSession:
     """One client connection, as the service sees it."""
 
     connection: ServerConnection
+    dialect: Dialect = "ga"
+    rate: int = MODEL_RATE  # the session's audio, both ways
     received: list[Event] = field(default_factory=list)
     appended: bytearray = field(default_factory=bytearray)
     append_sizes: list[int] = field(default_factory=list)
@@ -57,6 +71,14 @@ class FakeSession:
     closed: bool = False
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def bytes_per_ms(self) -> int:
+        return self.rate * 2 // 1000
+
+    def name(self, ga_name: str) -> str:
+        """What this session's dialect calls the GA server event `ga_name`."""
+        return VOICE_LIVE_NAMES.get(ga_name, ga_name) if self.dialect == "voice-live" else ga_name
 
     def of_type(self, kind: str) -> list[Event]:
         return [event for event in self.received if event["type"] == kind]
@@ -86,13 +108,13 @@ class FakeSession:
 
     async def audio(self, response_id: str, item_id: str, pcm: bytes, chunk_ms: int = 100) -> None:
         """Audio deltas for the item, as fast as the socket takes them (faster than real time)."""
-        size = chunk_ms * BYTES_PER_MS
+        size = chunk_ms * self.bytes_per_ms
         for start in range(0, len(pcm), size):
             chunk = pcm[start : start + size]
             self.generated[item_id] = self.generated.get(item_id, 0) + len(chunk)
             await self.send(
                 {
-                    "type": "response.output_audio.delta",
+                    "type": self.name("response.output_audio.delta"),
                     "response_id": response_id,
                     "item_id": item_id,
                     "output_index": 0,
@@ -105,7 +127,7 @@ class FakeSession:
         """The item's audio is complete (the service sends this before `response.done`)."""
         await self.send(
             {
-                "type": "response.output_audio.done",
+                "type": self.name("response.output_audio.done"),
                 "response_id": response_id,
                 "item_id": item_id,
                 "output_index": 0,
@@ -118,7 +140,7 @@ class FakeSession:
     ) -> None:
         await self.send(
             {
-                "type": "response.output_audio_transcript.done",
+                "type": self.name("response.output_audio_transcript.done"),
                 "response_id": response_id,
                 "item_id": item_id,
                 "output_index": 0,
@@ -258,10 +280,16 @@ class FakeSession:
             return  # not kept in `received`: thousands of them
         self.received.append(event)
         if kind == "session.update":
+            if self.dialect == "voice-live":
+                session = event["session"]
+                rate = session.get("input_audio_sampling_rate", MODEL_RATE)
+                if VOICE_LIVE_RATES[session.get("output_audio_format", "pcm16")] != rate:
+                    await self.error("invalid_value", "input and output rates differ")
+                self.rate = rate
             await self.send({"type": "session.updated", "session": event["session"]})
         elif kind == "conversation.item.create":
             item = {**event["item"], "id": f"item_replayed_{next(self._ids)}"}
-            await self.send({"type": "conversation.item.added", "item": item})
+            await self.send({"type": self.name("conversation.item.added"), "item": item})
         elif kind == "response.cancel":
             if self.active_response is None:
                 await self.error("response_cancel_not_active", event_id=event.get("event_id"))
@@ -271,7 +299,7 @@ class FakeSession:
                     {"type": "response.done", "response": _response(cancelled, "cancelled")}
                 )
         elif kind == "conversation.item.truncate":
-            generated_ms = self.generated.get(event["item_id"], 0) // BYTES_PER_MS
+            generated_ms = self.generated.get(event["item_id"], 0) // self.bytes_per_ms
             if event["audio_end_ms"] > generated_ms or generated_ms == 0:
                 await self.error(
                     "invalid_value", "audio_end_ms too long", event_id=event.get("event_id")
@@ -295,6 +323,7 @@ def _response(response_id: str, status: str = "in_progress") -> Event:
 class FakeRealtime:
     """The fake service: every connection is a FakeSession; `refuse_status` fails handshakes."""
 
+    dialect: Dialect = "ga"
     server: Server | None = None
     sessions: list[FakeSession] = field(default_factory=list)
     handshakes: list[Handshake] = field(default_factory=list)
@@ -313,6 +342,11 @@ class FakeRealtime:
         return f"http://127.0.0.1:{self.port}/v1"
 
     @property
+    def voicelive_endpoint(self) -> str:
+        """What AZURE_VOICELIVE_ENDPOINT would be (plain http: the SDK then uses ws://)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def azure_endpoint(self) -> str:
         """What AZURE_OPENAI_ENDPOINT would be (plain http: the SDK then uses ws://)."""
         return f"http://127.0.0.1:{self.port}"
@@ -329,15 +363,18 @@ class FakeRealtime:
         self.handshakes.append(Handshake(request.path, request.headers))
         if self.refuse_status is not None:
             return connection.respond(self.refuse_status, "refused by the fake\n")
+        if self.dialect == "voice-live" and not request.path.startswith(VOICE_LIVE_PATH + "?"):
+            return connection.respond(404, "no such path\n")
         return None
 
     async def _handler(self, connection: ServerConnection) -> None:
-        session = FakeSession(connection)
+        session = FakeSession(connection, self.dialect)
         self.sessions.append(session)
         self._changed.set()
-        await session.send(
-            {"type": "session.created", "session": {"type": "realtime", "id": "sess_fake"}}
-        )
+        created: Event = {"id": "sess_fake"}
+        if self.dialect == "ga":
+            created["type"] = "realtime"
+        await session.send({"type": "session.created", "session": created})
         try:
             async for message in connection:
                 await session.on_event(json.loads(message))
@@ -350,9 +387,9 @@ class FakeRealtime:
 
 
 @contextlib.asynccontextmanager
-async def fake_realtime() -> AsyncIterator[FakeRealtime]:
+async def fake_realtime(dialect: Dialect = "ga") -> AsyncIterator[FakeRealtime]:
     """Serve a FakeRealtime on 127.0.0.1:0 for the duration of the block."""
-    fake = FakeRealtime()
+    fake = FakeRealtime(dialect)
     async with serve(
         fake._handler, "127.0.0.1", 0, process_request=fake._process_request, max_size=None
     ) as server:

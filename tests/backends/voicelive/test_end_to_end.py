@@ -1,0 +1,180 @@
+"""The Voice Live backend behind the real /ws, with the emulator as ACS and its media client as
+the caller, the app opening the backend through its lifespan as in production."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from app.backends.catalog import BACKENDS, backend_factory
+from app.backends.voicelive import create_voicelive_backend
+from app.emulator import AcsEmulator
+from app.emulator.media_client import MediaStream, StreamScript, tone
+from tests.backends.realtime.fake_server import FakeRealtime, FakeSession, model_tone
+from tests.backends.realtime.test_end_to_end import rms
+from tests.conftest import (
+    AppFactory,
+    LiveApp,
+    StreamFactory,
+    answered_call,
+    call_state,
+    media_client,
+)
+
+
+@asynccontextmanager
+async def voicelive_call(
+    start_app: AppFactory,
+    open_stream: StreamFactory,
+    fake: FakeRealtime,
+    *,
+    sample_rate: int = 16000,
+    call_id: str = "call-vl",
+    **settings: Any,
+) -> AsyncIterator[tuple[LiveApp, MediaStream, FakeSession]]:
+    async with (
+        start_app(
+            media_backend="voice-live",
+            azure_voicelive_endpoint=fake.voicelive_endpoint,
+            azure_voicelive_api_key="vl-e2e-key",
+            media_idle_timeout_s=10,
+            **settings,
+        ) as live,
+        open_stream(
+            live,
+            sample_rate=sample_rate,
+            script=StreamScript(audio=tone(sample_rate, 1.0, freq=500.0)),
+            call_connection_id=call_id,
+        ) as stream,
+    ):
+        session = await fake.session()
+        await session.wait_for_event("session.update")
+        yield live, stream, session
+
+
+async def wait_disconnected(live: LiveApp, call_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while True:
+            response = await live.client.get(f"/api/calls/{call_id}")
+            record: dict[str, Any] = response.json()
+            if not record["media"]["connected"]:
+                return record
+            await asyncio.sleep(0.02)
+
+
+async def wait_transcript(live: LiveApp, call_id: str, lines: int) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while True:
+            record: dict[str, Any] = (await live.client.get(f"/api/calls/{call_id}")).json()
+            if len(record["transcript"]) >= lines:
+                return record
+            await asyncio.sleep(0.02)
+
+
+def test_voice_live_is_a_backend_name() -> None:
+    assert "voice-live" in BACKENDS
+    assert backend_factory("voice-live") is create_voicelive_backend
+
+
+@pytest.mark.parametrize("rate", [16000, 24000])
+async def test_audio_round_trips_at_the_calls_rate_untouched(
+    start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime, rate: int
+) -> None:
+    answer = model_tone(1000, rate=rate)
+    async with voicelive_call(start_app, open_stream, fake, sample_rate=rate) as (
+        _,
+        stream,
+        session,
+    ):
+        await session.wait_for(lambda s: len(s.append_sizes) >= 4)
+        await session.start_response("resp_1")
+        await session.audio("resp_1", "item_a1", answer)
+        await stream.wait_for(lambda s: len(s.audio_received) >= 20)
+        frames = stream.audio_received
+    assert set(session.append_sizes) == {rate * 2 * 60 // 1000}
+    sent = tone(rate, 1.0, freq=500.0)
+    appended = bytes(session.appended)
+    assert appended == (sent * 2)[: len(appended)]  # the caller's frames, not resampled
+    played = b"".join(frame.pcm for frame in frames[:20])
+    assert played == answer[: len(played)]  # the model's audio, not resampled
+
+
+async def test_an_answered_call_greets_and_keeps_both_sides_transcripts(
+    start_app: AppFactory, emulator: AcsEmulator, fake: FakeRealtime
+) -> None:
+    async with start_app(
+        media_backend="voice-live",
+        azure_voicelive_endpoint=fake.voicelive_endpoint,
+        azure_voicelive_api_key="vl-e2e-key",
+        realtime_greeting="Welcome the caller to Contoso.",
+    ) as live:
+        call_id = await answered_call(live, emulator)
+        await call_state(live, call_id, media_state="active")
+        session = await fake.session()
+        greeting = await session.wait_for_event("response.create")
+        await session.caller_said("item_c1", "Do you have parking?")
+        await session.start_response("resp_1")
+        await session.audio("resp_1", "item_a1", model_tone(300, rate=16000))
+        await session.finish_response("resp_1", "item_a1", "Yes, behind the shop.")
+        stream = media_client(emulator).streams[call_id]
+        await stream.wait_for(lambda s: len(s.audio_received) >= 10)
+        record = await wait_transcript(live, call_id, lines=2)
+    assert greeting["response"]["instructions"].endswith("Welcome the caller to Contoso.")
+    assert rms(bytes(session.appended)) > 100  # the bundled speech reached the model
+    assert [(line["role"], line["text"]) for line in record["transcript"]] == [
+        ("caller", "Do you have parking?"),
+        ("agent", "Yes, behind the shop."),
+    ]
+
+
+async def test_barge_in_sends_stop_audio_before_any_further_audio(
+    start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
+) -> None:
+    async with voicelive_call(start_app, open_stream, fake) as (_, stream, session):
+        await session.start_response("resp_1")
+        await session.audio("resp_1", "item_a1", model_tone(3000, rate=16000))
+        await stream.wait_for(lambda s: len(s.audio_received) >= 10)
+        await session.speech_started()
+        await session.audio("resp_1", "item_a1", model_tone(1000, rate=16000))  # late deltas
+        await stream.wait_for(lambda s: any(r.kind == "stop" for r in s.received))
+        truncate = await session.wait_for_event("conversation.item.truncate")
+        await asyncio.sleep(0.3)
+        received = list(stream.received)
+    stop = next(index for index, r in enumerate(received) if r.kind == "stop")
+    assert all(r.kind == "stop" for r in received[stop:])
+    assert 0 < truncate["audio_end_ms"] <= 20 * stop
+
+
+async def test_a_bad_key_ends_the_media_session_with_1011_and_shows_on_the_call(
+    start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
+) -> None:
+    async with voicelive_call(start_app, open_stream, fake, call_id="call-vl-fatal") as (
+        live,
+        stream,
+        session,
+    ):
+        await session.error("invalid_api_key", "Access denied due to invalid subscription key.")
+        await stream.wait_closed()
+        assert stream.close_code == 1011
+        record = await wait_disconnected(live, "call-vl-fatal")
+    assert "invalid_api_key" in record["media"]["close_reason"]
+
+
+async def test_a_dropped_service_socket_keeps_the_call_up_and_resumes(
+    start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
+) -> None:
+    async with voicelive_call(start_app, open_stream, fake) as (_, stream, first):
+        await first.caller_said("item_c1", "Hello?")
+        await asyncio.sleep(0.05)
+        await first.drop()
+        second = await fake.session(1)
+        replayed = await second.wait_for_event("conversation.item.create")
+        await second.start_response("resp_2")
+        await second.audio("resp_2", "item_a2", model_tone(400, rate=16000))
+        await stream.wait_for(lambda s: len(s.audio_received) >= 10)
+        assert not stream.closed
+    assert replayed["item"]["content"] == [{"type": "input_text", "text": "Hello?"}]
