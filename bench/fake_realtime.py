@@ -15,6 +15,10 @@ else is ignored.
 Per message the fake does no JSON parsing and no base64 work for appends the way the service
 sends them (`{"type":"input_audio_buffer.append","audio":"..."}`): the reply is pre-encoded
 per append size. On SIGTERM it prints how many appends and deltas it handled.
+
+With `--dialect voice-live` it plays Azure Voice Live for `MEDIA_BACKEND=voice-live`
+(`AZURE_VOICELIVE_ENDPOINT=http://127.0.0.1:<port>`): the preview name
+`response.audio.delta`, and audio at the rate `session.update` asked for (the call's own).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import uvloop
@@ -57,9 +61,9 @@ class FakeStats:
     audio_bytes_in: int = 0
 
 
-def model_tone(nbytes: int, freq: float = 300.0) -> bytes:
-    """`nbytes` of a sine tone as 24 kHz PCM16LE: what the fake model says."""
-    t = np.arange(nbytes // 2) / MODEL_RATE
+def model_tone(nbytes: int, freq: float = 300.0, rate: int = MODEL_RATE) -> bytes:
+    """`nbytes` of a sine tone as PCM16LE at `rate`: what the fake model says."""
+    t = np.arange(nbytes // 2) / rate
     return (np.sin(2 * np.pi * freq * t) * 0.3 * 32767).astype("<i2").tobytes()
 
 
@@ -81,24 +85,31 @@ def appended_bytes(message: str) -> int | None:
 
 
 class _Replies:
-    """Pre-encoded `response.output_audio.delta` bodies, one per append size."""
+    """Pre-encoded audio delta bodies, one per append size and rate."""
 
     def __init__(self) -> None:
-        self._b64: dict[int, str] = {}
+        self._b64: dict[tuple[int, int], str] = {}
 
-    def delta(self, head: str, seq: int, nbytes: int) -> str:
-        b64 = self._b64.get(nbytes)
+    def delta(self, head: str, seq: int, nbytes: int, rate: int = MODEL_RATE) -> str:
+        b64 = self._b64.get((nbytes, rate))
         if b64 is None:
-            b64 = self._b64[nbytes] = base64.b64encode(model_tone(nbytes)).decode()
+            tone = model_tone(nbytes, rate=rate)
+            b64 = self._b64[nbytes, rate] = base64.b64encode(tone).decode()
         return f'{{"event_id":"ev_{seq}",{head}"delta":"{b64}"}}'
+
+
+Dialect = Literal["ga", "voice-live"]
+_VOICE_LIVE_RATES: Final = {"pcm16": 24000, "pcm16_16000hz": 16000, "pcm16_8000hz": 8000}
 
 
 class FakeRealtime:
     """The fake service's connection handler and counters."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect = "ga") -> None:
         self.stats = FakeStats()
+        self.dialect = dialect
         self._replies = _Replies()
+        self._rates: dict[ServerConnection, int] = {}
 
     async def handle(self, ws: ServerConnection) -> None:
         """One Realtime session: answer every append with as much audio, until it closes."""
@@ -106,8 +117,11 @@ class FakeRealtime:
         stats.connections += 1
         n = stats.connections
         response_id, item_id = f"resp_bench_{n}", f"item_bench_{n}"
+        delta = "response.output_audio.delta"
+        if self.dialect == "voice-live":
+            delta = "response.audio.delta"
         head = (
-            f'"type":"response.output_audio.delta","response_id":"{response_id}",'
+            f'"type":"{delta}","response_id":"{response_id}",'
             f'"item_id":"{item_id}","output_index":0,"content_index":0,'
         )
         speaking = False
@@ -125,9 +139,11 @@ class FakeRealtime:
                         await ws.send(_event("response.created", response=_response(response_id)))
                     seq += 1
                     stats.deltas += 1
-                    await ws.send(self._replies.delta(head, seq, nbytes))
+                    rate = self._rates.get(ws, MODEL_RATE)
+                    await ws.send(self._replies.delta(head, seq, nbytes, rate))
                     continue
                 await self._control(ws, text, response_id)
+        self._rates.pop(ws, None)
 
     async def _control(self, ws: ServerConnection, text: str, response_id: str) -> None:
         try:
@@ -138,6 +154,9 @@ class FakeRealtime:
             return
         kind = event.get("type")
         if kind == "session.update":
+            if self.dialect == "voice-live":
+                requested = event.get("session", {}).get("output_audio_format", "pcm16")
+                self._rates[ws] = _VOICE_LIVE_RATES.get(requested, MODEL_RATE)
             session = {**event.get("session", {}), "id": "sess_bench", "object": "realtime.session"}
             await ws.send(_event("session.updated", session=session))
         elif kind == "response.create":
@@ -169,19 +188,21 @@ class RunningFake:
 
 
 @contextlib.asynccontextmanager
-async def running_fake(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[RunningFake]:
+async def running_fake(
+    host: str = "127.0.0.1", port: int = 0, dialect: Dialect = "ga"
+) -> AsyncIterator[RunningFake]:
     """Serve the fake on the running loop for the block (`port=0`: a free port)."""
-    fake = FakeRealtime()
+    fake = FakeRealtime(dialect)
     async with serve(fake.handle, host, port, max_size=None, compression=None) as server:
         yield RunningFake(server, fake)
 
 
-async def _serve_forever(host: str, port: int) -> FakeStats:
+async def _serve_forever(host: str, port: int, dialect: Dialect) -> FakeStats:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set_result, None)
-    async with running_fake(host, port) as running:
+    async with running_fake(host, port, dialect) as running:
         print(f"fake realtime listening on http://{host}:{running.port}/v1", flush=True)
         await stop
         return running.fake.stats
@@ -192,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.fake_realtime", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--dialect", choices=("ga", "voice-live"), default="ga")
     args = parser.parse_args(argv)
-    stats = uvloop.run(_serve_forever(args.host, args.port))
+    stats = uvloop.run(_serve_forever(args.host, args.port, args.dialect))
     print(
         f"connections {stats.connections}, appends {stats.appends}, deltas {stats.deltas}, "
         f"caller audio {stats.audio_bytes_in / (MODEL_RATE * 2):.1f} s",

@@ -30,7 +30,14 @@ from bench.baseline import BaselineError, baseline_checkout
 from bench.load_config import LoadConfig
 from bench.load_report import LoadReport
 from bench.loadgen import run_load
-from bench.servers import FAKE_REALTIME, SERVERS, RunningServer, ServerSpec, running_server
+from bench.servers import (
+    SERVERS,
+    RunningServer,
+    ServerSpec,
+    fake_realtime_env,
+    fake_realtime_for,
+    running_server,
+)
 from bench.tables import (
     Run,
     comparison_table,
@@ -56,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     args.fake_cpus = {args.fake_core} if args.fake_core is not None else loadgen_cores
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = args.out / f"{stamp}-{'find-max' if args.find_max else f'{args.calls}calls'}"
-    if "baseline" in args.servers and not args.baseline_rev:
+    specs = [SERVERS[name] for name in args.servers]
+    if any(spec.baseline for spec in specs) and not args.baseline_rev:
         sys.exit("--servers baseline needs --baseline-rev REV (a git revision of this repo)")
     with contextlib.ExitStack() as stack:
-        specs = [SERVERS[name] for name in args.servers]
         summary: dict[str, Any] = {}
-        if "baseline" in args.servers:
+        if any(spec.baseline for spec in specs):
             try:
                 checkout = stack.enter_context(baseline_checkout(args.baseline_rev))
             except BaselineError as exc:
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             summary["baseline"] = {"rev": checkout.rev, "commit": checkout.commit}
             print(f"baseline: {checkout.rev} = {checkout.commit}", file=sys.stderr, flush=True)
             specs = [
-                dataclasses.replace(s, python=str(checkout.python)) if s.name == "baseline" else s
+                dataclasses.replace(s, python=str(checkout.python)) if s.baseline else s
                 for s in specs
             ]
         code = _run(args, specs, out_dir, summary)
@@ -105,6 +112,8 @@ def _run(
                 ("service", "baseline"),
                 ("realtime", "service"),
                 ("realtime", "floor"),
+                ("realtime", "realtime-baseline"),
+                ("voicelive", "realtime"),
             )
             if _ratio(medians, a, b) is not None
         }
@@ -141,9 +150,9 @@ def _measure(spec: ServerSpec, calls: int, args: argparse.Namespace, out_dir: Pa
         if spec.fake_realtime:
             fake_log = out_dir / f"{spec.name}-{calls}.fake-realtime.log"
             fake = stack.enter_context(
-                running_server(FAKE_REALTIME, None, fake_log, cpus=args.fake_cpus)
+                running_server(fake_realtime_for(spec), None, fake_log, cpus=args.fake_cpus)
             )
-            env.setdefault("OPENAI_BASE_URL", f"http://127.0.0.1:{fake.port}/v1")
+            env = {**fake_realtime_env(spec, fake.port), **env}
             helpers = (fake.pid,)
         server = stack.enter_context(running_server(spec, args.server_core, log, env))
         time.sleep(_SETTLE_S)

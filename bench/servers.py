@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -36,6 +37,14 @@ REALTIME_ENV: Final = {
     "MEDIA_AUDIO_FORMAT": "pcm16KMono",
     "OPENAI_API_KEY": "bench-key",
 }
+# Azure Voice Live on the same call: the call's own 16 kHz both ways (no resampling), served by
+# bench.fake_realtime in its Voice Live dialect (AZURE_VOICELIVE_ENDPOINT set per run).
+VOICELIVE_ENV: Final = {
+    **{k: v for k, v in SERVICE_ENV.items() if k != "ECHO_DELAY_MS"},
+    "MEDIA_BACKEND": "voice-live",
+    "MEDIA_AUDIO_FORMAT": "pcm16KMono",
+    "AZURE_VOICELIVE_API_KEY": "bench-key",
+}
 # Only these are inherited, so no ACS_*, REDIS_URL or OPENAI_* of the caller's shell leaks in.
 _INHERITED_ENV: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
 _READY_TIMEOUT_S = 30.0
@@ -52,7 +61,10 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     app: bool = False  # the service (any revision): `--service-env` applies
     python: str | None = None  # the interpreter (None: this one); the baseline has its own
-    fake_realtime: bool = False  # needs bench.fake_realtime running, at OPENAI_BASE_URL
+    # needs bench.fake_realtime running in this dialect (at OPENAI_BASE_URL for "ga", at
+    # AZURE_VOICELIVE_ENDPOINT for "voice-live")
+    fake_realtime: Literal["ga", "voice-live"] | None = None
+    baseline: bool = False  # runs the `--baseline-rev` revision
     expect: Literal["echo", "audio"] = "echo"  # what the load generator gets back
 
     def command(self, port: int) -> list[str]:
@@ -65,14 +77,43 @@ _SERVE = ("serve", "--host", "127.0.0.1", "--port", "{port}")
 _HOST_PORT = ("--host", "127.0.0.1", "--port", "{port}")
 SERVICE = ServerSpec("service", "app.cli", _SERVE, SERVICE_ENV, app=True)
 # The service of another git revision (bench.baseline sets `python` to its own venv's).
-BASELINE = ServerSpec("baseline", "app.cli", _SERVE, SERVICE_ENV, app=True)
+BASELINE = ServerSpec("baseline", "app.cli", _SERVE, SERVICE_ENV, app=True, baseline=True)
 REALTIME = ServerSpec(
-    "realtime", "app.cli", _SERVE, REALTIME_ENV, app=True, fake_realtime=True, expect="audio"
+    "realtime", "app.cli", _SERVE, REALTIME_ENV, app=True, fake_realtime="ga", expect="audio"
+)
+# The Realtime path of the `--baseline-rev` revision, for before/after figures.
+REALTIME_BASELINE = dataclasses.replace(REALTIME, name="realtime-baseline", baseline=True)
+VOICELIVE = ServerSpec(
+    "voicelive",
+    "app.cli",
+    _SERVE,
+    VOICELIVE_ENV,
+    app=True,
+    fake_realtime="voice-live",
+    expect="audio",
 )
 FLOOR = ServerSpec("floor", "bench.floor_server", _HOST_PORT)
 FASTAPI_RELAY = ServerSpec("fastapi", "bench.fastapi_relay", _HOST_PORT)
 FAKE_REALTIME = ServerSpec("fake-realtime", "bench.fake_realtime", _HOST_PORT)
-SERVERS: Final = {spec.name: spec for spec in (FLOOR, FASTAPI_RELAY, SERVICE, BASELINE, REALTIME)}
+
+
+def fake_realtime_for(spec: ServerSpec) -> ServerSpec:
+    """The bench.fake_realtime that `spec` needs, in its dialect."""
+    dialect = spec.fake_realtime or "ga"
+    return dataclasses.replace(FAKE_REALTIME, args=(*FAKE_REALTIME.args, "--dialect", dialect))
+
+
+def fake_realtime_env(spec: ServerSpec, port: int) -> dict[str, str]:
+    """The settings that point `spec`'s backend at a fake on `port`."""
+    if spec.fake_realtime == "voice-live":
+        return {"AZURE_VOICELIVE_ENDPOINT": f"http://127.0.0.1:{port}"}
+    return {"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}
+
+
+SERVERS: Final = {
+    spec.name: spec
+    for spec in (FLOOR, FASTAPI_RELAY, SERVICE, BASELINE, REALTIME, REALTIME_BASELINE, VOICELIVE)
+}
 
 
 @dataclass(frozen=True, slots=True)

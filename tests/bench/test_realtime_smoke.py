@@ -1,5 +1,6 @@
-"""The `realtime` bench server end to end: the service on MEDIA_BACKEND=openai against
-bench.fake_realtime, 2 calls for about a second; the fake model's audio comes back.
+"""The `realtime` and `voicelive` bench servers end to end: the service on MEDIA_BACKEND=openai
+or voice-live against bench.fake_realtime in that dialect, 2 calls for about a second; the fake
+model's audio comes back.
 
 Correctness only (audio flows both ways through the resamplers); timing belongs to bench/.
 """
@@ -10,18 +11,27 @@ import asyncio
 import base64
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.client import connect
 
 from bench.fake_realtime import appended_bytes, running_fake
 from bench.load_config import LoadConfig
 from bench.loadgen import run_load
-from bench.servers import FAKE_REALTIME, REALTIME, running_server
+from bench.servers import (
+    REALTIME,
+    VOICELIVE,
+    ServerSpec,
+    fake_realtime_env,
+    fake_realtime_for,
+    running_server,
+)
 
 
-async def test_the_fake_models_audio_reaches_the_caller(tmp_path: Path) -> None:
-    with running_server(FAKE_REALTIME, None, tmp_path / "fake.log") as fake:
-        env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{fake.port}/v1"}
-        with running_server(REALTIME, None, tmp_path / "service.log", env) as server:
+@pytest.mark.parametrize("spec", [REALTIME, VOICELIVE], ids=lambda spec: spec.name)
+async def test_the_fake_models_audio_reaches_the_caller(tmp_path: Path, spec: ServerSpec) -> None:
+    with running_server(fake_realtime_for(spec), None, tmp_path / "fake.log") as fake:
+        env = fake_realtime_env(spec, fake.port)
+        with running_server(spec, None, tmp_path / "service.log", env) as server:
             config = LoadConfig(
                 url=server.ws_url,
                 calls=2,

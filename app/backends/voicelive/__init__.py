@@ -27,7 +27,7 @@ from app.backends.realtime.errors import RealtimeFatal
 from app.backends.voicelive.connection import VOICELIVE_SCOPE, voicelive_service
 from app.settings import Settings
 
-__all__ = ["create_voicelive_backend", "open_voicelive_factory"]
+__all__ = ["conversation_config", "create_voicelive_backend", "open_voicelive_factory"]
 
 # Renewed well before the service's session cap, between turns when it can be.
 RENEW_AFTER_S = 25 * 60.0
@@ -50,18 +50,24 @@ def create_voicelive_backend(
         )
     except RealtimeFatal as exc:
         raise BackendError(str(exc), fatal=True) from exc
-    config = RealtimeConfig.from_settings(settings)
-    if settings.azure_voicelive_turn_detection == "none":
-        config = config.with_acs_turns()
     return RealtimeBackend(
         service,
-        config,
+        conversation_config(settings),
         name="voice-live",
         renew_after_s=RENEW_AFTER_S,
         renew_deadline_s=RENEW_DEADLINE_S,
         tools=tools if tools is not None else ToolConfig.built_in(settings),
         http_client=http_client,
     )
+
+
+def conversation_config(settings: Settings) -> RealtimeConfig:
+    """The REALTIME_* settings the conversation shares with the Realtime backends; with
+    AZURE_VOICELIVE_TURN_DETECTION=none, ACS transcription drives the turns."""
+    config = RealtimeConfig.from_settings(settings)
+    if settings.azure_voicelive_turn_detection == "none":
+        config = config.with_acs_turns()
+    return config
 
 
 async def open_voicelive_factory(

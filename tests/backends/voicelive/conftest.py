@@ -11,7 +11,8 @@ import pytest
 
 from app.agent.tools import ToolConfig
 from app.backends.base import CallContext
-from app.backends.realtime import RealtimeBackend, RealtimeConfig, ReconnectPolicy
+from app.backends.realtime import RealtimeBackend, ReconnectPolicy
+from app.backends.voicelive import conversation_config
 from app.backends.voicelive.connection import voicelive_service
 from app.settings import Settings
 from tests.backends.realtime.conftest import FAST_RECONNECT, FakeActions, FakeOutput, call_context
@@ -47,6 +48,7 @@ def open_voicelive(fake: FakeRealtime) -> VoiceLiveBackend:
         rate: int = 16000,
         output: FakeOutput | None = None,
         reconnect: ReconnectPolicy = FAST_RECONNECT,
+        renew_after_s: float | None = None,
         tools: ToolConfig | None = None,
         actions: FakeActions | None = None,
         call: CallContext | None = None,
@@ -55,9 +57,10 @@ def open_voicelive(fake: FakeRealtime) -> VoiceLiveBackend:
         settings = voicelive_settings(fake, **overrides)
         backend = RealtimeBackend(
             voicelive_service(settings),
-            RealtimeConfig.from_settings(settings),
+            conversation_config(settings),
             name="voice-live",
             reconnect=reconnect,
+            **({} if renew_after_s is None else {"renew_after_s": renew_after_s}),
             tools=tools if tools is not None else ToolConfig.built_in(settings),
         )
         output = output or FakeOutput(heard=lambda _: 0.0)

@@ -6,10 +6,12 @@ import asyncio
 import json
 
 from app.agent.tools import load_tool_config
+from app.backends.base import TranscriptIn
+from app.backends.voicelive import RENEW_AFTER_S, create_voicelive_backend
 from app.settings import Settings
 from tests.backends.realtime.conftest import FakeActions, FakeOutput
 from tests.backends.realtime.fake_server import FakeRealtime, FakeSession, model_tone
-from tests.backends.voicelive.conftest import VoiceLiveBackend
+from tests.backends.voicelive.conftest import VoiceLiveBackend, voicelive_settings
 
 RATE = 16000
 BYTES_PER_MS = RATE * 2 // 1000
@@ -157,3 +159,38 @@ async def test_events_without_a_ga_counterpart_and_non_json_are_skipped(
         await output.wait_for(lambda o: len(o.reported("transcript")) == 1)
     assert output.ended == []
     assert len(fake.sessions) == 1
+
+
+async def test_the_session_is_renewed_between_turns_with_the_conversation_replayed(
+    fake: FakeRealtime, open_voicelive: VoiceLiveBackend
+) -> None:
+    async with open_voicelive(renew_after_s=0.3) as (_, output):
+        first = await fake.session()
+        await first.wait_for_event("session.update")
+        await first.caller_said("item_c1", "Can I change my booking?")
+        second = await fake.session(1)
+        replayed = await second.wait_for_event("conversation.item.create")
+        await first.wait_for(lambda s: s.closed)
+    assert second.received[0] == first.received[0]
+    assert replayed["item"]["content"][0]["text"] == "Can I change my booking?"
+    assert output.reported("reconnect") == []  # a renewal is not a fault
+
+
+def test_production_backends_renew_well_before_a_half_hour(fake: FakeRealtime) -> None:
+    backend = create_voicelive_backend(voicelive_settings(fake))
+    assert backend.name == "voice-live"
+    assert RENEW_AFTER_S < 30 * 60
+
+
+async def test_without_turn_detection_acs_transcription_drives_the_turns(
+    fake: FakeRealtime, open_voicelive: VoiceLiveBackend
+) -> None:
+    async with open_voicelive(azure_voicelive_turn_detection="none") as (backend, output):
+        session = await fake.session()
+        await speaking(session, output, 400)
+        await backend.receive(TranscriptIn("I want to", final=False))
+        await session.wait_for_event("response.cancel")
+        await backend.receive(TranscriptIn("I want to speak to someone.", final=True))
+        await session.wait_for_event("response.create")
+    assert session.kinds()[-2:] == ["input_audio_buffer.commit", "response.create"]
+    assert ("stop", None) in output.log
