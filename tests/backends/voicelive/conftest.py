@@ -48,7 +48,7 @@ def open_voicelive(fake: FakeRealtime) -> VoiceLiveBackend:
         rate: int = 16000,
         output: FakeOutput | None = None,
         reconnect: ReconnectPolicy = FAST_RECONNECT,
-        renew_after_s: float | None = None,
+        renew_after_s: float = 3600.0,
         tools: ToolConfig | None = None,
         actions: FakeActions | None = None,
         call: CallContext | None = None,
@@ -60,7 +60,8 @@ def open_voicelive(fake: FakeRealtime) -> VoiceLiveBackend:
             conversation_config(settings),
             name="voice-live",
             reconnect=reconnect,
-            **({} if renew_after_s is None else {"renew_after_s": renew_after_s}),
+            renew_after_s=renew_after_s,
+            renew_deadline_s=renew_after_s + 1.0,
             tools=tools if tools is not None else ToolConfig.built_in(settings),
         )
         output = output or FakeOutput(heard=lambda _: 0.0)

@@ -101,9 +101,7 @@ async def test_server_vad_and_no_turn_detection(
     assert session["input_audio_transcription"] is None
 
 
-@pytest.mark.parametrize(
-    ("rate", "output_format"), [(16000, "pcm16_16000hz"), (24000, "pcm16")]
-)
+@pytest.mark.parametrize(("rate", "output_format"), [(16000, "pcm16_16000hz"), (24000, "pcm16")])
 async def test_the_call_rate_is_used_both_ways_without_resampling(
     fake: FakeRealtime, open_voicelive: VoiceLiveBackend, rate: int, output_format: str
 ) -> None:
