@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from app.agent.tools import load_tool_config
-from app.api import callbacks, calls, console, errors, eventgrid, health, media, metrics
+from app.api import (
+    callbacks,
+    calls,
+    console,
+    errors,
+    eventgrid,
+    health,
+    media,
+    metrics,
+    softphone,
+)
 from app.api import emulator as emulator_routes
 from app.media.asgi_channels import RawChannelsMiddleware
 from app.observability.http_metrics import HttpMetricsMiddleware
@@ -97,6 +107,7 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
     app.include_router(emulator_routes.router)
     app.include_router(metrics.router)
     app.include_router(console.router)
+    app.include_router(softphone.router)
     return app
 
 

@@ -23,7 +23,12 @@ from app.security.dependencies import AuthRejected
 from app.security.errors import SecurityError
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-_ASSETS: dict[str, str] = {"app.js": "text/javascript", "style.css": "text/css"}
+_ASSETS: dict[str, str] = {
+    "app.js": "text/javascript",
+    "phone.js": "text/javascript",
+    "phone-worklet.js": "text/javascript",  # the softphone's audio capture and playback
+    "style.css": "text/css",
+}
 # The page runs only its own files: no inline script, nothing from elsewhere.
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

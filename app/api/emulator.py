@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
+from starlette.requests import HTTPConnection
 
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
 from app.security.dependencies import ControlKeyDep
+from app.services import Services
+
+if TYPE_CHECKING:  # the emulator is imported only when it runs
+    from app.emulator import AcsEmulator, EmulatedCall
 
 router = APIRouter(prefix="/api/emulator", tags=["emulator"], dependencies=[ControlKeyDep])
 
@@ -35,37 +42,62 @@ class TestCallPlaced(BaseModel):
 async def place_test_call(
     request: Request, services: ServicesDep, body: TestCallRequest | None = None
 ) -> TestCallPlaced:
-    emulator = services.emulator
-    if emulator is None:
-        raise ApiError(404, "emulator_off", "test calls need the embedded ACS emulator")
-    settings = services.settings  # pointed at the emulator, public URL included
-    _check_reachable(request, settings.public_url("/"))
     body = body or TestCallRequest()
+    placed = await place_call(
+        request, services, caller=body.caller, caller_display_name=body.caller_display_name
+    )
+    return TestCallPlaced(
+        event_id=placed.event_id,
+        call_connection_id=placed.call.call_connection_id if placed.call else None,
+        webhook_status=placed.webhook_status,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCall:
+    """An incoming call the emulator delivered to this service, and the call it answered."""
+
+    event_id: str
+    call: EmulatedCall | None  # None: the service did not answer it
+    webhook_status: int
+
+
+def embedded_emulator(services: Services) -> AcsEmulator:
+    """The emulator that is this service's ACS; 404 when there is none."""
+    if services.emulator is None:
+        raise ApiError(404, "emulator_off", "test calls need the embedded ACS emulator")
+    return services.emulator
+
+
+async def place_call(
+    connection: HTTPConnection, services: Services, *, caller: str, caller_display_name: str
+) -> PlacedCall:
+    """Ring this service from the embedded emulator: Event Grid IncomingCall, answered through
+    the SDK like any call. Raises ApiError (404 no emulator, 409 unreachable, 502 refused)."""
+    emulator = embedded_emulator(services)
+    settings = services.settings  # pointed at the emulator, public URL included
+    _check_reachable(connection, settings.public_url("/"))
     url = settings.public_url("/api/incomingCall")
     if settings.eventgrid_secret is not None:
         url += f"?code={settings.eventgrid_secret.get_secret_value()}"
     delivery = await emulator.place_incoming_call(
-        url, caller=body.caller, caller_display_name=body.caller_display_name
+        url, caller=caller, caller_display_name=caller_display_name
     )
     call = await emulator.call_for_context(delivery.incoming_call_context)
     status = delivery.deliveries[0].status if delivery.deliveries else None
     if status is None or status >= 300:
         raise ApiError(502, "test_call_failed", f"the webhook answered {status}")
-    return TestCallPlaced(
-        event_id=delivery.event_id,
-        call_connection_id=call.call_connection_id if call else None,
-        webhook_status=status,
-    )
+    return PlacedCall(event_id=delivery.event_id, call=call, webhook_status=status)
 
 
-def _check_reachable(request: Request, public_url: str) -> None:
+def _check_reachable(connection: HTTPConnection, public_url: str) -> None:
     """Refuse a test call the emulator could not deliver: the service listens elsewhere.
 
     The embedded emulator reaches the service at PUBLIC_BASE_URL, by default
     http://127.0.0.1:<PORT>; `uvicorn app.main:app --port N` without PORT=N would miss it.
     """
     target = urlsplit(public_url)
-    server = request.scope.get("server")
+    server = connection.scope.get("server")
     if target.hostname != "127.0.0.1" or not server or server[1] == target.port:
         return
     raise ApiError(

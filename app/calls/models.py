@@ -82,6 +82,7 @@ class TranscriptEntry(BaseModel):
     role: str
     text: str
     time: datetime
+    interrupted: bool = False  # an agent line the caller barged in on (cut where they spoke)
 
 
 class CallAction(BaseModel):

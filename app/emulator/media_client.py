@@ -2,6 +2,10 @@
 headers, sends AudioMetadata then one AudioData every 20 ms on an absolute schedule, and
 records everything that comes back (audio frames and StopAudio, in order, with arrival times).
 
+The caller is a `StreamScript` (canned audio, DTMF, hostile frames) or a `LiveCaller` (a
+person at the console's softphone), whose frames are taken on the same schedule; with nothing
+from the live caller for a tick, a silent frame goes, as ACS's stream is continuous.
+
 Like ACS, a stream whose socket ends without a close frame (a reset, 1006) is re-established:
 a new socket to the transport URL, AudioMetadata again, and `on_reestablished` is told (the
 emulator sends MediaStreamingStarted with `streamConnectionReestablished`). `drop` aborts the
@@ -16,7 +20,7 @@ import contextlib
 import json
 import time
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -27,6 +31,7 @@ import soxr
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake
 
+from app.emulator.live_caller import Heard, LiveCaller
 from app.emulator.media_handler import TokenSource
 from app.emulator.records import EmulatedCall
 
@@ -93,6 +98,7 @@ class MediaStream:
     frames_sent: int = 0
     close_code: int | None = None
     close_reason: str | None = None
+    live: LiveCaller | None = None  # instead of the script: a person speaking
     reestablish: bool = False  # reconnect after an abnormal close, as ACS does
     on_reestablished: Callable[[], None] | None = None
     connections: int = 0  # sockets opened so far
@@ -175,12 +181,11 @@ class MediaStream:
         await self.wait_for(lambda s: s.closed, timeout)
 
     async def _send_loop(self, socket: ClientConnection) -> None:
-        script = self.script
-        audio = script.audio if script.audio is not None else bundled_speech(self.sample_rate)
         size = self.frame_bytes
-        frames = [audio[i : i + size] for i in range(0, len(audio) - size + 1, size)] or [
-            bytes(size)
-        ]
+        if self.live is not None:
+            ticks = _live_ticks(self.live, self.sample_rate, size)
+        else:
+            ticks = _script_ticks(self.script, self.sample_rate, size)
         await socket.send(
             json.dumps(
                 {
@@ -195,33 +200,24 @@ class MediaStream:
                 }
             )
         )
-        dtmf = dict(script.dtmf)
-        injected: dict[int, list[str | bytes]] = {}
-        for index, raw in script.injected:
-            injected.setdefault(index, []).append(raw)
+        keep_times = self.live is None  # a live call may last hours: nothing accumulates
+        participants = self.script.participants
         start = time.monotonic()
-        index = 0
-        while script.max_frames is None or index < script.max_frames:
-            if index >= len(frames) and not script.loop and not script.silent_after_audio:
-                break
-            for raw in injected.get(index, ()):
+        for index, tick in enumerate(ticks, start=1):
+            for raw in tick.raw:
                 await socket.send(raw)
-            if index in dtmf:
-                await socket.send(
-                    json.dumps({"kind": "DtmfData", "dtmfData": {"data": dtmf[index]}})
-                )
-            silent = index >= len(frames) and not script.loop
-            pcm = bytes(size) if silent else frames[index % len(frames)]
-            data = base64.b64encode(pcm).decode()
+            for tone in tick.dtmf:
+                await socket.send(json.dumps({"kind": "DtmfData", "dtmfData": {"data": tone}}))
+            data = base64.b64encode(tick.pcm).decode()
             stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            self.sent_at.append(time.monotonic())
-            for participant in script.participants:
-                body: dict[str, Any] = {"timestamp": stamp, "data": data, "silent": silent}
+            if keep_times:
+                self.sent_at.append(time.monotonic())
+            for participant in participants:
+                body: dict[str, Any] = {"timestamp": stamp, "data": data, "silent": tick.silent}
                 if participant is not None:
                     body["participantRawID"] = participant
                 await socket.send(json.dumps({"kind": "AudioData", "audioData": body}))
                 self.frames_sent += 1
-            index += 1
             delay = start + index * FRAME_MS / 1000 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -238,6 +234,7 @@ class MediaStream:
             if not (code == ABNORMAL_CLOSE and self.reestablish and not self._closing):
                 self.close_code = code
                 self.close_reason = socket.close_reason
+                self._ended()
             self._changed.set()
         if self.close_code is None:
             await self._reestablish()
@@ -260,6 +257,7 @@ class MediaStream:
                 self.on_reestablished()
             return
         self.close_code = ABNORMAL_CLOSE
+        self._ended()
         self._changed.set()
 
     def _record(self, message: str | bytes, connection: int = 0) -> None:
@@ -270,12 +268,71 @@ class MediaStream:
             return
         kind = decoded.get("Kind", decoded.get("kind"))
         if kind == "StopAudio":
-            self.received.append(Received("stop", now, connection=connection))
+            self._heard(Received("stop", now, connection=connection))
         elif kind == "AudioData":
             body = decoded.get("AudioData") or decoded.get("audioData") or {}
             data = body.get("Data", body.get("data", ""))
-            self.received.append(Received("audio", now, base64.b64decode(data), connection))
+            self._heard(Received("audio", now, base64.b64decode(data), connection))
         self._changed.set()
+
+    def _ended(self) -> None:
+        # Closed for good (by either side): a live caller hears no more of this stream.
+        if self.live is not None:
+            self.live.stream_stopped()
+
+    def _heard(self, received: Received) -> None:
+        if self.live is None:
+            self.received.append(received)
+        elif received.kind == "stop":
+            self.live.hear(Heard("stop"))
+        else:
+            self.live.hear(Heard("audio", received.pcm))
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    """What goes on the socket in one 20 ms tick, in order: raw messages, DTMF, audio."""
+
+    pcm: bytes
+    silent: bool
+    dtmf: Sequence[str] = ()
+    raw: Sequence[str | bytes] = ()
+
+
+def _script_ticks(script: StreamScript, sample_rate: int, size: int) -> Iterator[_Tick]:
+    # Prepared now, before the first tick's time is taken: loading the speech takes a while.
+    audio = script.audio if script.audio is not None else bundled_speech(sample_rate)
+    frames = [audio[i : i + size] for i in range(0, len(audio) - size + 1, size)] or [bytes(size)]
+    injected: dict[int, list[str | bytes]] = {}
+    for at, raw in script.injected:
+        injected.setdefault(at, []).append(raw)
+    return _scripted(script, frames, dict(script.dtmf), injected, size)
+
+
+def _scripted(
+    script: StreamScript,
+    frames: list[bytes],
+    dtmf: dict[int, str],
+    injected: dict[int, list[str | bytes]],
+    size: int,
+) -> Iterator[_Tick]:
+    index = 0
+    while script.max_frames is None or index < script.max_frames:
+        if index >= len(frames) and not script.loop and not script.silent_after_audio:
+            return
+        silent = index >= len(frames) and not script.loop
+        pcm = bytes(size) if silent else frames[index % len(frames)]
+        tones = (dtmf[index],) if index in dtmf else ()
+        yield _Tick(pcm, silent, tones, injected.get(index, ()))
+        index += 1
+
+
+def _live_ticks(live: LiveCaller, sample_rate: int, size: int) -> Iterator[_Tick]:
+    silence = bytes(size)
+    while True:
+        said = live.frame(sample_rate, size)
+        pcm = said.pcm
+        yield _Tick(silence if pcm is None else pcm, pcm is None, tuple(said.dtmf))
 
 
 class MediaClient:
@@ -288,9 +345,20 @@ class MediaClient:
         self.token_source = token_source
         self.streams: dict[str, MediaStream] = {}
         self.history: list[MediaStream] = []
+        self._live: dict[str, LiveCaller] = {}  # caller raw id -> who speaks on its calls
         # Told when a call's stream is re-established after an abnormal close (the emulator's
         # CallEngine sends MediaStreamingStarted with streamConnectionReestablished).
         self.on_reestablished: Callable[[EmulatedCall], None] | None = None
+
+    @contextlib.contextmanager
+    def live_caller(self, caller: str, live: LiveCaller) -> Iterator[None]:
+        """Within the block, calls from `caller` stream `live` rather than the script."""
+        self._live[caller] = live
+        try:
+            yield
+        finally:
+            if self._live.get(caller) is live:
+                del self._live[caller]
 
     async def start(self, call: EmulatedCall) -> None:
         options = call.media_options or {}
@@ -301,6 +369,7 @@ class MediaClient:
         script = self.script
         if options.get("audioChannelType") == "unmixed" and list(script.participants) == [None]:
             script = StreamScript(**{**script.__dict__, "participants": (call.caller or "caller",)})
+        live = self._live.get(call.caller) if call.caller is not None else None
         stream = MediaStream(
             url,
             call.call_connection_id,
@@ -308,12 +377,14 @@ class MediaClient:
             sample_rate=rate,
             script=script,
             token_source=self.token_source,
+            live=live,
             reestablish=True,
             on_reestablished=lambda: self._reestablished(call),
         )
         await stream.open()
         self.streams[call.call_connection_id] = stream
-        self.history.append(stream)
+        if live is None:
+            self.history.append(stream)  # a live stream keeps nothing: it may last hours
 
     def _reestablished(self, call: EmulatedCall) -> None:
         if self.on_reestablished is not None:

@@ -190,6 +190,7 @@ class MediaSession:
         self._next_metrics = self._next_state = 0.0
         self._known = session_record.LastKnownRecord()  # the whole record, if the store loses it
         self._resets_seen = writer.resets
+        self._lines_seen = 0
 
     @property
     def output(self) -> SessionOutput | None:
@@ -593,10 +594,15 @@ class MediaSession:
             self._next_metrics = now + METRICS_FLUSH_INTERVAL_S
             media = self._media
             self._metrics.flush(self.stats, media.pacer.queued_frames if media else None)
-        if now >= self._next_state or self._writer.resets != self._resets_seen:
-            # The store lost its data: rewrite the call's whole record now, not in 2 s.
+        lost = self._writer.resets != self._resets_seen
+        said = self.stats.lines != self._lines_seen
+        if now >= self._next_state or lost or said:
+            # The store lost its data: rewrite the call's whole record now, not in 2 s. A new
+            # transcript line or tool call goes out at the next tick too: the console follows
+            # the conversation as it happens.
             self._next_state = now + STATE_FLUSH_INTERVAL_S
             self._resets_seen = self._writer.resets
+            self._lines_seen = self.stats.lines
             self._writer.submit(
                 self.call.call_connection_id,
                 session_record.media_progress(self.call, self.stats, self._known.record),

@@ -15,7 +15,6 @@ from app.calls.models import (
     MAX_TRANSCRIPT_ENTRIES,
     CallRecord,
     MediaConnection,
-    TranscriptEntry,
     utcnow,
 )
 from app.calls.record_changes import restore_lost
@@ -102,8 +101,7 @@ def _with_stats(record: CallRecord, stats: MediaStats) -> CallRecord:
         # Earlier media sessions of the call keep their lines; this session's are rewritten whole
         # so the mutation stays pure (a shared store may apply it more than once).
         earlier = [e for e in record.transcript if e.time < stats.started_at]
-        mine = [TranscriptEntry(role=r, text=t, time=at) for r, t, at in stats.transcripts]
-        updates["transcript"] = (earlier + mine)[-MAX_TRANSCRIPT_ENTRIES:]
+        updates["transcript"] = (earlier + stats.transcripts)[-MAX_TRANSCRIPT_ENTRIES:]
     if stats.tool_calls:
         # Rewritten whole, like the transcript, so applying the mutation twice changes nothing.
         earlier_calls = [c for c in record.tool_calls if c.time < stats.started_at]

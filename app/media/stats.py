@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from app.backends.base import BackendEvent
-from app.calls.models import MAX_TOOL_CALLS, ToolCall, utcnow
+from app.calls.models import MAX_TOOL_CALLS, ToolCall, TranscriptEntry, utcnow
 
 MAX_KEPT_TRANSCRIPTS = 200
 
@@ -23,19 +23,23 @@ class MediaStats:
     sample_rate: int | None = None
     dtmf: str = ""
     started_at: datetime = field(default_factory=utcnow)
-    transcripts: list[tuple[str, str, datetime]] = field(default_factory=list)
+    transcripts: list[TranscriptEntry] = field(default_factory=list)
     turn_latencies_ms: list[float] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    lines: int = 0  # transcript lines and tool calls so far: a new one is written out soon
 
-    def add_transcript(self, role: str, text: str) -> None:
-        self.transcripts.append((role, text, utcnow()))
+    def add_transcript(self, role: str, text: str, *, interrupted: bool = False) -> None:
+        entry = TranscriptEntry(role=role, text=text, time=utcnow(), interrupted=interrupted)
+        self.transcripts.append(entry)
         del self.transcripts[:-MAX_KEPT_TRANSCRIPTS]
+        self.lines += 1
 
     def record_backend_event(self, event: BackendEvent) -> None:
         if event.kind == "transcript":
             role, text = event.data.get("role"), event.data.get("text")
             if isinstance(text, str) and text:
-                self.add_transcript(str(role or "agent"), text)
+                interrupted = event.data.get("interrupted") is True
+                self.add_transcript(str(role or "agent"), text, interrupted=interrupted)
         elif event.kind == "turn_latency":
             ms = event.data.get("ms")
             if isinstance(ms, int | float):
@@ -58,3 +62,4 @@ class MediaStats:
             )
         )
         del self.tool_calls[:-MAX_TOOL_CALLS]
+        self.lines += 1

@@ -6,6 +6,7 @@ Messages are JSON objects with a `type`:
     {"type": "call", "call": <CallRecord>}               a call's record changed
     {"type": "level", "call_connection_id": "...", "rms": 0.0-1.0}   caller audio level, ~5/s
     {"type": "removed", "call_connection_id": "..."}    the call is gone from the store
+    {"type": "round_trip", "call_connection_id": "...", "ms": 42.0}   softphone calls, ~1/s
 
 A message is encoded once per publish, however many consoles listen. Each subscriber has a
 bounded queue that drops its oldest message when the client reads too slowly; the stream then
@@ -54,7 +55,24 @@ class CallRemoved:
         return json.dumps({"type": "removed", "call_connection_id": self.call_connection_id})
 
 
-HubEvent = CallUpdated | AudioLevel | CallRemoved
+@dataclass(frozen=True, slots=True)
+class RoundTripMeasured:
+    """How long the call's audio took to come back (the console softphone measures it)."""
+
+    call_connection_id: str
+    ms: float
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "type": "round_trip",
+                "call_connection_id": self.call_connection_id,
+                "ms": round(self.ms, 1),
+            }
+        )
+
+
+HubEvent = CallUpdated | AudioLevel | CallRemoved | RoundTripMeasured
 
 
 def snapshot_message(records: Iterable[CallRecord]) -> str:

@@ -18,6 +18,7 @@
   const state = {
     calls: new Map(),      // call_connection_id -> CallRecord (as JSON)
     levels: new Map(),     // call_connection_id -> { rms, at }
+    roundTrips: new Map(), // call_connection_id -> ms (softphone calls)
     rows: new Map(),       // call_connection_id -> row view
     order: [],
     selected: null,
@@ -27,6 +28,7 @@
     retryMs: 1000,
     retryTimer: null,
     keyPrompt: null,
+    phone: null,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -63,6 +65,7 @@
   function label(value) { return LABELS[value] || String(value || "—"); }
 
   const ACTION_LABELS = { hang_up: "Hang up", transfer: "Transfer", send_dtmf: "DTMF" };
+  const SPEAKERS = { caller: "Caller", agent: "Agent" };
   const OUTCOME_TONES = { requested: "warn", accepted: "info", completed: "ok", failed: "bad", ok: "ok", error: "bad" };
 
   function trimmed(text, limit = DETAIL_CHARS) {
@@ -260,6 +263,8 @@
       ["Sample rate", media.sample_rate ? `${media.sample_rate} Hz` : null],
       ["Frames in / out", `${numberFormat.format(media.frames_in || 0)} / ${numberFormat.format(media.frames_out || 0)}`],
       ["Malformed / dropped", `${media.malformed_frames || 0} / ${media.dropped_frames || 0}`],
+      ["Round trip", state.roundTrips.has(call.call_connection_id) ? milliseconds(state.roundTrips.get(call.call_connection_id)) : null],
+      ["Turn latency", turnLatency(call.metrics)],
       ["Media instance", media.instance_id],
       ["DTMF", media.dtmf],
       ["Started", dateTime(call.created_at)],
@@ -269,14 +274,46 @@
     const list = $("details-fields");
     list.replaceChildren(...fields.filter(([, value]) => value !== null && value !== undefined && value !== "")
       .flatMap(([name, value, cls]) => [el("dt", { text: name }), el("dd", { className: cls, text: String(value) })]));
+    renderTranscript(call);
     renderList("details-actions", call.actions, actionItem);
-    renderList("details-tools", call.tool_calls, toolCallItem);
     const events = [...(call.recent_events || [])].reverse();
     $("details-events").replaceChildren(...(events.length ? events.map((event) => el("li", {},
       el("span", { className: "event-time", text: time(event.time) }),
       el("span", { className: "event-type", text: event.type }),
       event.detail ? el("span", { className: "event-detail", text: event.detail }) : "",
     )) : [el("li", { className: "events-empty", text: "No events yet" })]));
+  }
+
+  function turnLatency(metrics) {
+    if (!metrics || metrics.turn_latency_ms_last == null) return null;
+    const p50 = metrics.turn_latency_ms_p50 != null ? ` (median ${milliseconds(metrics.turn_latency_ms_p50)})` : "";
+    return `${milliseconds(metrics.turn_latency_ms_last)}${p50}`;
+  }
+
+  // Both sides' lines and the agent's tool calls, oldest first, as the conversation went.
+  function renderTranscript(call) {
+    const lines = (call.transcript || []).map((line) => ({ at: Date.parse(line.time), node: () => transcriptItem(line) }));
+    const tools = (call.tool_calls || []).map((tool) => ({ at: Date.parse(tool.time), node: () => toolCallItem(tool) }));
+    const items = [...lines, ...tools].sort((a, b) => a.at - b.at);
+    const list = $("details-transcript");
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+    $("details-transcript-section").hidden = items.length === 0;
+    const signature = `${call.call_connection_id}:${items.length}:${items.length ? items[items.length - 1].at : 0}`;
+    if (list.dataset.signature === signature) return;  // unchanged: keep the reader's selection
+    list.dataset.signature = signature;
+    list.replaceChildren(...items.map((item) => item.node()));
+    if (atBottom) list.scrollTop = list.scrollHeight;  // follow the conversation, unless scrolled up
+  }
+
+  function transcriptItem(line) {
+    const role = String(line.role || "");
+    return el("li", { className: "transcript-line", dataset: { role } },
+      el("span", { className: "event-time", text: time(line.time) }),
+      el("span", { className: "event-head" },
+        el("span", { className: "speaker", text: SPEAKERS[role] || role || "—" }),
+        line.interrupted ? el("span", { className: "badge badge-small", dataset: { tone: "warn" }, text: "interrupted" }) : ""),
+      el("span", { className: "event-detail transcript-text", text: String(line.text || "") }),
+    );
   }
 
   // A details section (newest first), hidden while the call has nothing for it.
@@ -337,9 +374,18 @@
         if (view) drawLevel(message.call_connection_id, view);
         break;
       }
+      case "round_trip": {
+        const ms = Number(message.ms);
+        if (!Number.isFinite(ms)) break;
+        state.roundTrips.set(message.call_connection_id, ms);
+        if (state.phone) state.phone.showRoundTrip(message.call_connection_id, ms);
+        if (state.selected === message.call_connection_id) renderDetails();
+        break;
+      }
       case "removed":
         state.calls.delete(message.call_connection_id);
         state.levels.delete(message.call_connection_id);
+        state.roundTrips.delete(message.call_connection_id);
         if (state.selected === message.call_connection_id) state.selected = null;
         render();
         break;
@@ -518,6 +564,12 @@
     $("details-close").addEventListener("click", () => { state.selected = null; render(); });
     $("change-key").addEventListener("click", async () => { if (await askKey(null)) connect(); });
     $("place-call").addEventListener("click", (event) => placeTestCall(event.currentTarget));
+    state.phone = window.AcsBridgePhone.create({
+      key: () => state.key,
+      toast,
+      onCall: (id) => { state.selected = id; render(); },  // its details show the transcript
+    });
+    $("browser-call").addEventListener("click", () => state.phone.start());
     // Meters fall back to zero when levels stop; durations tick. Both are local: no polling.
     setInterval(() => { for (const [id, view] of state.rows) drawLevel(id, view); }, 250);
     setInterval(() => {
@@ -530,6 +582,7 @@
 
     state.config = await loadConfig();
     $("place-call").hidden = !state.config.emulator;
+    $("browser-call").hidden = !state.config.emulator;
     $("change-key").hidden = !state.config.control_api_key_required;
     if (state.config.control_api_key_required && !state.key) {
       setStatus("locked", "Key required");

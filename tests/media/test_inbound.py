@@ -85,7 +85,7 @@ def test_a_final_transcript_is_kept(stream: InboundStream) -> None:
     body = {"text": "hello", "resultStatus": "Final", "participantRawID": "4:+1425"}
     result = stream.receive(text({"kind": "TranscriptionData", "transcriptionData": body}))
     assert isinstance(result, TranscriptIn)
-    assert [(role, said) for role, said, _ in stream.stats.transcripts] == [("4:+1425", "hello")]
+    assert [(line.role, line.text) for line in stream.stats.transcripts] == [("4:+1425", "hello")]
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from app.calls.models import (
     MediaConnection,
     MediaState,
     ToolCall,
+    TranscriptEntry,
     utcnow,
 )
 from app.emulator import AcsEmulator
@@ -98,6 +99,10 @@ def streaming_call() -> CallRecord:
                 outcome_detail="CallTransferAccepted",
             )
         ],
+        transcript=[
+            TranscriptEntry(role="caller", text=HOSTILE_NAME, time=started),
+            TranscriptEntry(role="agent", text="Let me look.", time=started, interrupted=True),
+        ],
         tool_calls=[
             ToolCall(
                 name="lookup_order",
@@ -171,13 +176,16 @@ async def test_console_shows_a_published_call_and_stops_its_media(browser: Brows
         await expect(action.locator(".event-type")).to_have_text("Transfer")
         await expect(action.locator(".badge")).to_have_text("completed")
         await expect(action).to_contain_text("sales · by agent")
-        tool = details.locator("#details-tools li")
+        tool = details.locator("#details-transcript li.tool-call")
         await expect(tool).to_have_count(1)
         await expect(tool.locator(".event-type")).to_have_text("lookup_order")
         await expect(tool.locator(".badge")).to_have_text("ok")
         await expect(tool.locator(".tool-duration")).to_have_text("212 ms")
         await expect(tool.locator(".tool-arguments")).to_have_text('{"order_id": "A-1"}')
         await expect(tool.locator(".tool-result")).to_have_text(f"→ {HOSTILE_RESULT}")
+        lines = details.locator("#details-transcript li.transcript-line")
+        await expect(lines.nth(0).locator(".transcript-text")).to_have_text(HOSTILE_NAME)
+        await expect(lines.nth(1).locator(".badge")).to_have_text("interrupted")
         assert await details.locator("img, script").count() == 0
         await page.screenshot(path=SCREENSHOT, full_page=True)
 
@@ -197,6 +205,7 @@ async def test_place_test_call_is_offered_only_with_the_emulator(browser: Browse
         await page.goto(server.base_url)
         await expect(page.locator("#conn-status")).to_have_attribute("data-state", "live")
         await expect(page.locator("#place-call")).to_be_hidden()
+        await expect(page.locator("#browser-call")).to_be_hidden()
         await expect(page.locator("#empty")).to_be_visible()
         await page.close()
 
@@ -205,6 +214,7 @@ async def test_place_test_call_is_offered_only_with_the_emulator(browser: Browse
     async with serve_in_background(with_emulator) as server:
         page = await browser.new_page()
         await page.goto(server.base_url)
+        await expect(page.locator("#browser-call")).to_be_visible()
         await page.click("#place-call")
         await expect(page.locator(".toast")).to_have_text("Test call placed")
         await page.close()
