@@ -1,4 +1,10 @@
-"""Fixtures for the Realtime backend: the fake service, a recording MediaOutput, a backend."""
+"""Fixtures for the Realtime backend: the fake service, a recording MediaOutput, a backend.
+
+The conversation is one implementation for every Realtime service. A module whose tests hold
+for all of them runs them against each with `pytestmark = SERVICES`: the `service` fixture is
+then "openai" (the GA protocol through the openai SDK) and "voice-live" (Voice Live's dialect
+through the azure-ai-voicelive SDK), and `fake`, `open_backend` and `backend_settings` follow.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +26,14 @@ from app.backends.base import (
 )
 from app.backends.realtime import RealtimeBackend, RealtimeConfig, ReconnectPolicy
 from app.backends.realtime.connection import openai_connector
+from app.backends.voicelive import conversation_config
+from app.backends.voicelive.connection import voicelive_service
 from app.settings import Settings
 from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, fake_realtime
 
 FAST_RECONNECT = ReconnectPolicy(initial_s=0.01, max_s=0.05, attempts=4)
+Service = Literal["openai", "voice-live"]
+SERVICES = pytest.mark.parametrize("service", ["openai", "voice-live"], indirect=True)
 
 
 class FakeActions:
@@ -131,29 +141,59 @@ def call_context(
     )
 
 
-def realtime_settings(fake: FakeRealtime, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "media_backend": "openai",
-        "openai_api_key": "sk-test-key",
-        "openai_base_url": fake.openai_base_url,
-    }
+def backend_settings(fake: FakeRealtime, **overrides: Any) -> dict[str, Any]:
+    """The settings of the backend for `fake`'s service (its dialect), with `overrides`."""
+    if fake.dialect == "voice-live":
+        values: dict[str, Any] = {
+            "media_backend": "voice-live",
+            "azure_voicelive_endpoint": fake.voicelive_endpoint,
+            "azure_voicelive_api_key": "vl-test-key",
+        }
+    else:
+        values = {
+            "media_backend": "openai",
+            "openai_api_key": "sk-test-key",
+            "openai_base_url": fake.openai_base_url,
+        }
     values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return values
+
+
+def realtime_settings(fake: FakeRealtime, **overrides: Any) -> Settings:
+    return Settings(_env_file=None, **backend_settings(fake, **overrides))
+
+
+def realtime_backend(settings: Settings, **options: Any) -> RealtimeBackend:
+    """The backend `settings` choose (openai or voice-live), as its factory builds it, with the
+    test's reconnect and renewal `options`."""
+    if settings.media_backend == "voice-live":
+        service = voicelive_service(settings)
+        return RealtimeBackend(service, conversation_config(settings), name="voice-live", **options)
+    return RealtimeBackend(
+        openai_connector(settings), RealtimeConfig.from_settings(settings), **options
+    )
 
 
 OpenBackend = Callable[..., AbstractAsyncContextManager[tuple[RealtimeBackend, FakeOutput]]]
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeRealtime]:
-    async with fake_realtime() as service:
-        yield service
+def service(request: pytest.FixtureRequest) -> Service:
+    """The Realtime service under test: "openai" unless the module runs them all (SERVICES)."""
+    name: Service = getattr(request, "param", "openai")
+    return name
+
+
+@pytest.fixture
+async def fake(service: Service) -> AsyncIterator[FakeRealtime]:
+    async with fake_realtime("voice-live" if service == "voice-live" else "ga") as running:
+        yield running
 
 
 @pytest.fixture
 def open_backend(fake: FakeRealtime) -> OpenBackend:
-    """Open a RealtimeBackend against `fake` (settings as keyword args, no tools unless
-    `tools`); closed on exit."""
+    """Open the service's RealtimeBackend against `fake` (settings as keyword args, no tools
+    unless `tools`, a 24 kHz call unless `call`); closed on exit."""
 
     @asynccontextmanager
     async def open_(
@@ -167,9 +207,8 @@ def open_backend(fake: FakeRealtime) -> OpenBackend:
         **overrides: Any,
     ) -> AsyncIterator[tuple[RealtimeBackend, FakeOutput]]:
         settings = realtime_settings(fake, **overrides)
-        backend = RealtimeBackend(
-            openai_connector(settings),
-            RealtimeConfig.from_settings(settings),
+        backend = realtime_backend(
+            settings,
             reconnect=reconnect,
             renew_after_s=renew_after_s,
             renew_deadline_s=renew_after_s + 1.0,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.backends.realtime.conftest import FakeOutput, OpenBackend
+from tests.backends.realtime.conftest import SERVICES, FakeOutput, OpenBackend
 from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
+
+pytestmark = SERVICES  # the same behaviour from every Realtime service
 
 
 async def _speaking(session: FakeSession, output: FakeOutput, ms: int = 1000) -> None:
@@ -148,3 +150,21 @@ async def test_a_play_waiting_for_buffer_space_never_lands_after_stop_audio(
         await output.wait_for(lambda o: len(o.played["item_a2"]) > 0)
     assert output.log[0] == ("stop", None)
     assert ("play", "item_a1") not in output.log
+
+
+async def test_both_sides_transcripts_are_reported_with_barge_ins_marked(
+    fake: FakeRealtime, open_backend: OpenBackend
+) -> None:
+    output = FakeOutput(heard=lambda item: 200.0)
+    async with open_backend(output=output):
+        session = await fake.session()
+        await session.caller_said("item_c1", "What are your opening hours?")
+        await _speaking(session, output, ms=800)
+        await session.speech_started()
+        await session.wait_for_event("conversation.item.truncate")
+        await session.finish_response("resp_1", "item_a1", "We open at nine and close at")
+        await output.wait_for(lambda o: len(o.reported("transcript")) == 2)
+    assert output.reported("transcript") == [
+        {"role": "caller", "text": "What are your opening hours?"},
+        {"role": "agent", "text": "We open at nine and close at", "interrupted": True},
+    ]

@@ -67,7 +67,7 @@ async def _record(live: LiveApp, call_id: str) -> dict[str, Any]:
     return body
 
 
-async def _wait_disconnected(live: LiveApp, call_id: str) -> dict[str, Any]:
+async def wait_disconnected(live: LiveApp, call_id: str) -> dict[str, Any]:
     async with asyncio.timeout(5):
         while True:
             record = await _record(live, call_id)
@@ -182,7 +182,7 @@ async def test_a_fatal_model_error_ends_the_media_session_and_shows_on_the_call(
         await session.error("invalid_api_key", "Incorrect API key provided.")
         await stream.wait_closed()
         assert stream.close_code == 1011
-        record = await _wait_disconnected(live, "call-fatal")
+        record = await wait_disconnected(live, "call-fatal")
     assert "invalid_api_key" in record["media"]["close_reason"]
 
 
@@ -203,7 +203,7 @@ async def test_transcripts_and_turn_latency_are_kept_on_the_call(
         await stream.wait_for(lambda s: len(s.audio_received) >= 5)
         await asyncio.sleep(0.05)
         await stream.close()
-        record = await _wait_disconnected(live, "call-visible")
+        record = await wait_disconnected(live, "call-visible")
     assert [(line["role"], line["text"]) for line in record["transcript"]] == [
         ("caller", "Are you open today?"),
         ("agent", "Yes, until six."),

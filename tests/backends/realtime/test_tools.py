@@ -17,10 +17,17 @@ from app.backends.realtime.tool_calls import MAX_RUNNING
 from app.emulator import AcsEmulator
 from app.settings import Settings
 from tests.agent.tool_server import ToolServer, http_tool, tool_server, tools_file
-from tests.backends.realtime.conftest import FakeActions, FakeOutput, OpenBackend
+from tests.backends.realtime.conftest import (
+    SERVICES,
+    FakeActions,
+    FakeOutput,
+    OpenBackend,
+    backend_settings,
+)
 from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
 from tests.conftest import AppFactory, answered_call, call_state, media_client
 
+pytestmark = SERVICES  # the same behaviour from every Realtime service
 TARGETS = {"sales": "+14255550100", "support": "+14255550101"}
 
 
@@ -325,12 +332,7 @@ async def test_close_cancels_a_running_tool(
 async def test_the_model_hangs_up_a_real_call_through_the_emulator(
     start_app: AppFactory, emulator: AcsEmulator, fake: FakeRealtime
 ) -> None:
-    async with start_app(
-        media_backend="openai",
-        openai_api_key="sk-e2e",
-        openai_base_url=fake.openai_base_url,
-        media_audio_format="pcm24KMono",
-    ) as live:
+    async with start_app(**backend_settings(fake, media_audio_format="pcm24KMono")) as live:
         call_id = await answered_call(live, emulator)
         await call_state(live, call_id, media_state="active")
         session = await fake.session()
@@ -392,14 +394,13 @@ async def test_more_calls_at_once_than_allowed_are_answered_with_an_error(
 async def test_the_model_transfers_and_sends_dtmf_on_a_real_call_within_the_settings(
     start_app: AppFactory, emulator: AcsEmulator, fake: FakeRealtime
 ) -> None:
-    async with start_app(
-        media_backend="openai",
-        openai_api_key="sk-e2e",
-        openai_base_url=fake.openai_base_url,
+    settings = backend_settings(
+        fake,
         media_audio_format="pcm24KMono",
         agent_dtmf_tool=True,
         transfer_targets={"sales": "+14255550100"},
-    ) as live:
+    )
+    async with start_app(**settings) as live:
         call_id = await answered_call(live, emulator)
         await call_state(live, call_id, connection_state="connected", media_state="active")
         session = await fake.session()

@@ -16,8 +16,9 @@ from app.backends.voicelive import create_voicelive_backend, open_voicelive_fact
 from app.backends.voicelive.connection import VOICELIVE_SCOPE
 from app.settings import Settings
 from tests.backends.realtime.conftest import FakeActions, FakeOutput, call_context
+from tests.backends.realtime.conftest import realtime_settings as voicelive_settings
 from tests.backends.realtime.fake_server import FakeRealtime
-from tests.backends.voicelive.conftest import VoiceLiveBackend, voicelive_settings
+from tests.backends.voicelive.conftest import VoiceLiveBackend
 
 
 class RecordingCredential:

@@ -15,7 +15,7 @@ from app.backends.voicelive import create_voicelive_backend
 from app.emulator import AcsEmulator
 from app.emulator.media_client import MediaStream, StreamScript, tone
 from tests.backends.realtime.fake_server import FakeRealtime, FakeSession, model_tone
-from tests.backends.realtime.test_end_to_end import rms
+from tests.backends.realtime.test_end_to_end import rms, wait_disconnected
 from tests.conftest import (
     AppFactory,
     LiveApp,
@@ -54,16 +54,6 @@ async def voicelive_call(
         session = await fake.session()
         await session.wait_for_event("session.update")
         yield live, stream, session
-
-
-async def wait_disconnected(live: LiveApp, call_id: str) -> dict[str, Any]:
-    async with asyncio.timeout(5):
-        while True:
-            response = await live.client.get(f"/api/calls/{call_id}")
-            record: dict[str, Any] = response.json()
-            if not record["media"]["connected"]:
-                return record
-            await asyncio.sleep(0.02)
 
 
 async def wait_transcript(live: LiveApp, call_id: str, lines: int) -> dict[str, Any]:
