@@ -1,4 +1,5 @@
-"""The Realtime backend behind the real /ws, with the emulator's media client as the caller."""
+"""The Realtime backend behind the real /ws, with the emulator's media client as the caller
+(tests marked SERVICES run for OpenAI and Voice Live alike)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.backends.catalog import BackendFactory, backend_factory
 from app.backends.realtime import create_azure_backend, create_openai_backend
 from app.emulator import AcsEmulator
 from app.emulator.media_client import MediaStream, StreamScript, tone
+from tests.backends.realtime.conftest import SERVICES, backend_settings
 from tests.backends.realtime.fake_server import BYTES_PER_MS, FakeRealtime, FakeSession, model_tone
 from tests.conftest import (
     AppFactory,
@@ -41,13 +43,7 @@ async def realtime_call(
     **settings: Any,
 ) -> AsyncIterator[tuple[LiveApp, MediaStream, FakeSession]]:
     async with (
-        start_app(
-            media_backend="openai",
-            openai_api_key="sk-e2e",
-            openai_base_url=fake.openai_base_url,
-            media_idle_timeout_s=10,
-            **settings,
-        ) as live,
+        start_app(**backend_settings(fake, media_idle_timeout_s=10, **settings)) as live,
         open_stream(
             live,
             sample_rate=sample_rate,
@@ -132,6 +128,7 @@ async def test_audio_round_trips_at_the_calls_rate(
         assert rms(played[640:]) == pytest.approx(rms(answer), rel=0.1)
 
 
+@SERVICES
 async def test_barge_in_sends_stop_audio_before_any_further_audio_and_a_truncate_within_it(
     start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
 ) -> None:
@@ -153,6 +150,7 @@ async def test_barge_in_sends_stop_audio_before_any_further_audio_and_a_truncate
     assert session.of_type("response.cancel")[0]["response_id"] == "resp_1"
 
 
+@SERVICES
 async def test_a_dropped_model_socket_keeps_the_call_up_and_reconnects(
     start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
 ) -> None:
@@ -171,6 +169,7 @@ async def test_a_dropped_model_socket_keeps_the_call_up_and_reconnects(
     assert replayed["item"]["content"] == [{"type": "input_text", "text": "Hello?"}]
 
 
+@SERVICES
 async def test_a_fatal_model_error_ends_the_media_session_and_shows_on_the_call(
     start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
 ) -> None:
@@ -186,6 +185,7 @@ async def test_a_fatal_model_error_ends_the_media_session_and_shows_on_the_call(
     assert "invalid_api_key" in record["media"]["close_reason"]
 
 
+@SERVICES
 async def test_transcripts_and_turn_latency_are_kept_on_the_call(
     start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
 ) -> None:

@@ -1,5 +1,7 @@
 """The Voice Live backend behind the real /ws, with the emulator as ACS and its media client as
-the caller, the app opening the backend through its lifespan as in production."""
+the caller, the app opening the backend through its lifespan as in production. Barge-in, drops,
+fatal errors and transcripts through /ws run for every service in
+tests/backends/realtime/test_end_to_end.py."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from app.backends.voicelive import create_voicelive_backend
 from app.emulator import AcsEmulator
 from app.emulator.media_client import MediaStream, StreamScript, tone
 from tests.backends.realtime.fake_server import FakeRealtime, FakeSession, model_tone
-from tests.backends.realtime.test_end_to_end import rms, wait_disconnected
+from tests.backends.realtime.test_end_to_end import rms
 from tests.conftest import (
     AppFactory,
     LiveApp,
@@ -119,52 +121,3 @@ async def test_an_answered_call_greets_and_keeps_both_sides_transcripts(
         ("caller", "Do you have parking?"),
         ("agent", "Yes, behind the shop."),
     ]
-
-
-async def test_barge_in_sends_stop_audio_before_any_further_audio(
-    start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
-) -> None:
-    async with voicelive_call(start_app, open_stream, fake) as (_, stream, session):
-        await session.start_response("resp_1")
-        await session.audio("resp_1", "item_a1", model_tone(3000, rate=16000))
-        await stream.wait_for(lambda s: len(s.audio_received) >= 10)
-        await session.speech_started()
-        await session.audio("resp_1", "item_a1", model_tone(1000, rate=16000))  # late deltas
-        await stream.wait_for(lambda s: any(r.kind == "stop" for r in s.received))
-        truncate = await session.wait_for_event("conversation.item.truncate")
-        await asyncio.sleep(0.3)
-        received = list(stream.received)
-    stop = next(index for index, r in enumerate(received) if r.kind == "stop")
-    assert all(r.kind == "stop" for r in received[stop:])
-    assert 0 < truncate["audio_end_ms"] <= 20 * stop
-
-
-async def test_a_bad_key_ends_the_media_session_with_1011_and_shows_on_the_call(
-    start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
-) -> None:
-    async with voicelive_call(start_app, open_stream, fake, call_id="call-vl-fatal") as (
-        live,
-        stream,
-        session,
-    ):
-        await session.error("invalid_api_key", "Access denied due to invalid subscription key.")
-        await stream.wait_closed()
-        assert stream.close_code == 1011
-        record = await wait_disconnected(live, "call-vl-fatal")
-    assert "invalid_api_key" in record["media"]["close_reason"]
-
-
-async def test_a_dropped_service_socket_keeps_the_call_up_and_resumes(
-    start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
-) -> None:
-    async with voicelive_call(start_app, open_stream, fake) as (_, stream, first):
-        await first.caller_said("item_c1", "Hello?")
-        await asyncio.sleep(0.05)
-        await first.drop()
-        second = await fake.session(1)
-        replayed = await second.wait_for_event("conversation.item.create")
-        await second.start_response("resp_2")
-        await second.audio("resp_2", "item_a2", model_tone(400, rate=16000))
-        await stream.wait_for(lambda s: len(s.audio_received) >= 10)
-        assert not stream.closed
-    assert replayed["item"]["content"] == [{"type": "input_text", "text": "Hello?"}]
