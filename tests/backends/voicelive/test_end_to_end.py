@@ -6,8 +6,6 @@ tests/backends/realtime/test_end_to_end.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -15,9 +13,10 @@ import pytest
 from app.backends.catalog import BACKENDS, backend_factory
 from app.backends.voicelive import create_voicelive_backend
 from app.emulator import AcsEmulator
-from app.emulator.media_client import MediaStream, StreamScript, tone
-from tests.backends.realtime.fake_server import FakeRealtime, FakeSession, model_tone
-from tests.backends.realtime.test_end_to_end import rms
+from app.emulator.media_client import tone
+from tests.backends.realtime.conftest import backend_settings
+from tests.backends.realtime.fake_server import FakeRealtime, model_tone
+from tests.backends.realtime.test_end_to_end import realtime_call, rms
 from tests.conftest import (
     AppFactory,
     LiveApp,
@@ -26,36 +25,6 @@ from tests.conftest import (
     call_state,
     media_client,
 )
-
-
-@asynccontextmanager
-async def voicelive_call(
-    start_app: AppFactory,
-    open_stream: StreamFactory,
-    fake: FakeRealtime,
-    *,
-    sample_rate: int = 16000,
-    call_id: str = "call-vl",
-    **settings: Any,
-) -> AsyncIterator[tuple[LiveApp, MediaStream, FakeSession]]:
-    async with (
-        start_app(
-            media_backend="voice-live",
-            azure_voicelive_endpoint=fake.voicelive_endpoint,
-            azure_voicelive_api_key="vl-e2e-key",
-            media_idle_timeout_s=10,
-            **settings,
-        ) as live,
-        open_stream(
-            live,
-            sample_rate=sample_rate,
-            script=StreamScript(audio=tone(sample_rate, 1.0, freq=500.0)),
-            call_connection_id=call_id,
-        ) as stream,
-    ):
-        session = await fake.session()
-        await session.wait_for_event("session.update")
-        yield live, stream, session
 
 
 async def wait_transcript(live: LiveApp, call_id: str, lines: int) -> dict[str, Any]:
@@ -77,7 +46,7 @@ async def test_audio_round_trips_at_the_calls_rate_untouched(
     start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime, rate: int
 ) -> None:
     answer = model_tone(1000, rate=rate)
-    async with voicelive_call(start_app, open_stream, fake, sample_rate=rate) as (
+    async with realtime_call(start_app, open_stream, fake, sample_rate=rate) as (
         _,
         stream,
         session,
@@ -88,7 +57,7 @@ async def test_audio_round_trips_at_the_calls_rate_untouched(
         await stream.wait_for(lambda s: len(s.audio_received) >= 20)
         frames = stream.audio_received
     assert set(session.append_sizes) == {rate * 2 * 60 // 1000}
-    sent = tone(rate, 1.0, freq=500.0)
+    sent = tone(rate, 1.0)  # what realtime_call's caller says, looped
     appended = bytes(session.appended)
     assert appended == (sent * 2)[: len(appended)]  # the caller's frames, not resampled
     played = b"".join(frame.pcm for frame in frames[:20])
@@ -98,12 +67,8 @@ async def test_audio_round_trips_at_the_calls_rate_untouched(
 async def test_an_answered_call_greets_and_keeps_both_sides_transcripts(
     start_app: AppFactory, emulator: AcsEmulator, fake: FakeRealtime
 ) -> None:
-    async with start_app(
-        media_backend="voice-live",
-        azure_voicelive_endpoint=fake.voicelive_endpoint,
-        azure_voicelive_api_key="vl-e2e-key",
-        realtime_greeting="Welcome the caller to Contoso.",
-    ) as live:
+    settings = backend_settings(fake, realtime_greeting="Welcome the caller to Contoso.")
+    async with start_app(**settings) as live:
         call_id = await answered_call(live, emulator)
         await call_state(live, call_id, media_state="active")
         session = await fake.session()
