@@ -233,9 +233,8 @@ class RealtimeBackend:
         self._connection = connection
         if not self._greeted:
             self._greeted = True
-            greeting = greeting_request(self._config, self._instructions)
-            if greeting is not None:
-                await connection.send(greeting)
+            for request in greeting_request(self._config, self._instructions):
+                await connection.send(request)
         loop = asyncio.get_running_loop()
         renew_at = loop.time() + self._renew_after_s
         deadline = loop.time() + self._renew_deadline_s

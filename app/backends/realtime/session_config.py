@@ -7,10 +7,10 @@ time; the greeting is asked for once per call.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from openai.types.realtime.realtime_audio_config_input_param import (
     RealtimeAudioConfigInputParam,
@@ -27,6 +27,8 @@ from openai.types.realtime.response_create_event_param import ResponseCreateEven
 from openai.types.realtime.session_update_event_param import SessionUpdateEventParam
 
 from app.settings import Settings, TurnDetection
+
+ClientEvent = Mapping[str, Any]
 
 MODEL_SAMPLE_RATE: Final = 24000
 PCM_FORMAT: AudioPCM = {"type": "audio/pcm", "rate": MODEL_SAMPLE_RATE}
@@ -51,6 +53,9 @@ class RealtimeConfig:
     transcription_model: str = "gpt-4o-mini-transcribe"
     greeting: str | None = None
     append_ms: int = 60
+    # The service brings its own persona (a Voice Live agent): no instructions are sent, and
+    # the greeting is asked for without replacing the persona's for that response.
+    service_persona: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RealtimeConfig:
@@ -73,6 +78,12 @@ class RealtimeConfig:
     def with_acs_turns(self) -> RealtimeConfig:
         """The same, with the service's turn detection off: ACS transcription drives turns."""
         return dataclasses.replace(self, turn_detection="none")
+
+    def with_service_persona(self) -> RealtimeConfig:
+        """The same, for a service with its own persona: no instructions of ours at all."""
+        return dataclasses.replace(
+            self, instructions="", instructions_file=None, service_persona=True
+        )
 
     def append_bytes_at(self, sample_rate: int) -> int:
         """Bytes of caller audio per `input_audio_buffer.append` of PCM16 at `sample_rate`."""
@@ -127,13 +138,27 @@ def turn_detection(config: RealtimeConfig) -> RealtimeAudioInputTurnDetectionPar
     return None
 
 
-def greeting_request(config: RealtimeConfig, instructions: str) -> ResponseCreateEventParam | None:
-    """The `response.create` that makes the model speak first, if a greeting is configured."""
+def greeting_request(config: RealtimeConfig, instructions: str) -> list[ClientEvent]:
+    """What makes the model speak first, if a greeting is configured: a `response.create`
+    (after a note for the model when the service keeps its own persona)."""
     if not config.greeting:
-        return None
+        return []
+    prompt = f"Start the call now: {config.greeting}"
+    if config.service_persona:
+        # Response-level instructions would replace the agent's own for the greeting.
+        note: ClientEvent = {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "system",
+                "content": [{"type": "input_text", "text": prompt}],
+            },
+        }
+        return [note, {"type": "response.create", "event_id": GREETING_EVENT_ID}]
     # Response-level instructions replace the session's for this response: keep the persona.
-    return {
+    request: ResponseCreateEventParam = {
         "type": "response.create",
         "event_id": GREETING_EVENT_ID,
-        "response": {"instructions": f"{instructions}\n\nStart the call now: {config.greeting}"},
+        "response": {"instructions": f"{instructions}\n\n{prompt}"},
     }
+    return [request]

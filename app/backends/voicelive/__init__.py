@@ -63,10 +63,13 @@ def create_voicelive_backend(
 
 def conversation_config(settings: Settings) -> RealtimeConfig:
     """The REALTIME_* settings the conversation shares with the Realtime backends; with
-    AZURE_VOICELIVE_TURN_DETECTION=none, ACS transcription drives the turns."""
+    AZURE_VOICELIVE_TURN_DETECTION=none, ACS transcription drives the turns, and a Foundry
+    agent keeps its own instructions (REALTIME_INSTRUCTIONS[_FILE] are not used)."""
     config = RealtimeConfig.from_settings(settings)
     if settings.azure_voicelive_turn_detection == "none":
         config = config.with_acs_turns()
+    if settings.azure_voicelive_agent_id is not None:
+        config = config.with_service_persona()
     return config
 
 

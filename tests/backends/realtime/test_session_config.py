@@ -32,13 +32,23 @@ def test_input_transcription_off_leaves_it_out() -> None:
 
 
 def test_no_greeting_means_no_response_create() -> None:
-    assert greeting_request(RealtimeConfig(instructions="x"), "x") is None
+    assert greeting_request(RealtimeConfig(instructions="x"), "x") == []
 
 
 def test_greeting_keeps_the_session_instructions() -> None:
-    request = greeting_request(RealtimeConfig(instructions="x", greeting="Say hi."), "Persona.")
-    assert request is not None
+    [request] = greeting_request(RealtimeConfig(instructions="x", greeting="Say hi."), "Persona.")
     assert request["response"]["instructions"] == "Persona.\n\nStart the call now: Say hi."
+
+
+def test_a_service_persona_is_greeted_for_without_instructions_of_ours() -> None:
+    config = RealtimeConfig(instructions="Persona.", greeting="Say hi.").with_service_persona()
+    note, request = greeting_request(config, config.instructions)
+    assert note["item"]["role"] == "system"
+    assert note["item"]["content"] == [
+        {"type": "input_text", "text": "Start the call now: Say hi."}
+    ]
+    assert request == {"type": "response.create", "event_id": "greeting"}
+    assert (config.instructions, config.instructions_file) == ("", None)
 
 
 def test_config_reads_every_realtime_setting() -> None:

@@ -66,15 +66,21 @@ async def test_an_agent_goes_in_the_query_instead_of_a_model(
         "azure_voicelive_agent_id": "front-desk",
         "azure_voicelive_agent_project": "contoso-voice",
         "azure_voicelive_api_version": "2025-10-01",
+        "realtime_greeting": "Greet the caller.",
     }
     async with open_voicelive(**settings):
-        update = await (await fake.session()).wait_for_event("session.update")
+        session = await fake.session()
+        update = await session.wait_for_event("session.update")
+        greeting = await session.wait_for_event("response.create")
     query = query_of(fake.handshakes[0].path)
     assert query["agent-name"] == ["front-desk"]
     assert query["agent-project-name"] == ["contoso-voice"]
     assert query["api-version"] == ["2025-10-01"]
     assert "model" not in query
     assert "instructions" not in update["session"]  # the agent's own apply
+    assert "response" not in greeting  # nor replaced for the greeting
+    note = session.of_type("conversation.item.create")[0]["item"]
+    assert note["content"][0]["text"] == "Start the call now: Greet the caller."
 
 
 async def test_without_a_key_the_apps_entra_credential_is_shared_by_every_call(
