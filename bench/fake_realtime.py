@@ -109,7 +109,6 @@ class FakeRealtime:
         self.stats = FakeStats()
         self.dialect = dialect
         self._replies = _Replies()
-        self._rates: dict[ServerConnection, int] = {}
 
     async def handle(self, ws: ServerConnection) -> None:
         """One Realtime session: answer every append with as much audio, until it closes."""
@@ -126,6 +125,7 @@ class FakeRealtime:
         )
         speaking = False
         seq = 0
+        rate = MODEL_RATE  # the session's audio; Voice Live's session.update may change it
         with contextlib.suppress(ConnectionClosed):
             await ws.send(_SESSION_CREATED)
             async for message in ws:
@@ -139,24 +139,24 @@ class FakeRealtime:
                         await ws.send(_event("response.created", response=_response(response_id)))
                     seq += 1
                     stats.deltas += 1
-                    rate = self._rates.get(ws, MODEL_RATE)
                     await ws.send(self._replies.delta(head, seq, nbytes, rate))
                     continue
-                await self._control(ws, text, response_id)
-        self._rates.pop(ws, None)
+                rate = await self._control(ws, text, response_id) or rate
 
-    async def _control(self, ws: ServerConnection, text: str, response_id: str) -> None:
+    async def _control(self, ws: ServerConnection, text: str, response_id: str) -> int | None:
+        """Answer one control event; the session's new audio rate, if it set one."""
         try:
             event = json.loads(text)
         except ValueError:
-            return
+            return None
         if not isinstance(event, dict):
-            return
+            return None
         kind = event.get("type")
+        rate = None
         if kind == "session.update":
             if self.dialect == "voice-live":
                 requested = event.get("session", {}).get("output_audio_format", "pcm16")
-                self._rates[ws] = _VOICE_LIVE_RATES.get(requested, MODEL_RATE)
+                rate = _VOICE_LIVE_RATES.get(requested, MODEL_RATE)
             session = {**event.get("session", {}), "id": "sess_bench", "object": "realtime.session"}
             await ws.send(_event("session.updated", session=session))
         elif kind == "response.create":
@@ -164,6 +164,7 @@ class FakeRealtime:
             await ws.send(_event("response.done", response=_response("resp_created", "completed")))
         elif kind == "response.cancel":
             await ws.send(_event("response.done", response=_response(response_id, "cancelled")))
+        return rate
 
 
 def _event(kind: str, **fields: Any) -> str:

@@ -7,7 +7,6 @@ EventSource cannot send headers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +17,6 @@ from pydantic import BaseModel
 from app.api.deps import ServicesDep
 from app.api.errors import ApiError
 from app.observability.sse import EventStreamResponse, console_stream
-from app.security.api_keys import API_KEY_HEADER
 from app.security.dependencies import AuthRejected
 from app.security.errors import SecurityError
 
@@ -82,11 +80,8 @@ async def require_stream_key(
     check = services.security.control_key
     if check is None:
         return
-    headers: Mapping[str, str] = request.headers
-    if key is not None and API_KEY_HEADER not in headers:
-        headers = {API_KEY_HEADER: key}
     try:
-        check.check(headers)  # constant-time comparison
+        check.check_with_query(request.headers, key)  # constant-time comparison
     except SecurityError as exc:
         raise AuthRejected(exc) from exc
 

@@ -16,7 +16,7 @@ from app.security.dependencies import ControlKeyDep
 from app.services import Services
 
 if TYPE_CHECKING:  # the emulator is imported only when it runs
-    from app.emulator import AcsEmulator, EmulatedCall
+    from app.emulator import EmulatedCall
 
 router = APIRouter(prefix="/api/emulator", tags=["emulator"], dependencies=[ControlKeyDep])
 
@@ -62,19 +62,14 @@ class PlacedCall:
     webhook_status: int
 
 
-def embedded_emulator(services: Services) -> AcsEmulator:
-    """The emulator that is this service's ACS; 404 when there is none."""
-    if services.emulator is None:
-        raise ApiError(404, "emulator_off", "test calls need the embedded ACS emulator")
-    return services.emulator
-
-
 async def place_call(
     connection: HTTPConnection, services: Services, *, caller: str, caller_display_name: str
 ) -> PlacedCall:
     """Ring this service from the embedded emulator: Event Grid IncomingCall, answered through
     the SDK like any call. Raises ApiError (404 no emulator, 409 unreachable, 502 refused)."""
-    emulator = embedded_emulator(services)
+    emulator = services.emulator
+    if emulator is None:
+        raise ApiError(404, "emulator_off", "test calls need the embedded ACS emulator")
     settings = services.settings  # pointed at the emulator, public URL included
     _check_reachable(connection, settings.public_url("/"))
     url = settings.public_url("/api/incomingCall")

@@ -24,7 +24,7 @@ import contextlib
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, WebSocket
@@ -35,7 +35,6 @@ from app.api.emulator import place_call
 from app.api.errors import ApiError
 from app.observability.console_feed import RoundTripMeasured
 from app.observability.logging import bind_call
-from app.security.api_keys import API_KEY_HEADER
 from app.security.errors import SecurityError
 from app.services import Services
 
@@ -220,11 +219,8 @@ def _admit(
     """The emulator that will place the call and its media client; Refused says why not."""
     check = services.security.control_key
     if check is not None:
-        headers: Any = websocket.headers
-        if key is not None and API_KEY_HEADER not in headers:
-            headers = {API_KEY_HEADER: key}
         try:
-            check.check(headers)  # constant-time comparison
+            check.check_with_query(websocket.headers, key)  # constant-time comparison
         except SecurityError as exc:
             raise Refused(UNAUTHORIZED, exc.reason) from exc
     origin = websocket.headers.get("origin")

@@ -107,7 +107,7 @@ class BrowserPhone:
         if self._streaming:
             self._streaming = False
             self._ready.clear()
-            self._post({"type": "media", "state": "stopped"})
+            self.post({"type": "media", "state": "stopped"})
 
     # --- to the browser --------------------------------------------------------------------
     async def outgoing(self, max_wait_s: float | None = None) -> list[ToBrowser]:
@@ -126,7 +126,9 @@ class BrowserPhone:
 
     def post(self, control: dict[str, Any]) -> None:
         """Queue a control message for the browser (the call's progress)."""
-        self._post(control)
+        if not self._closed:
+            self._outbox.append(ToBrowser(control=control))
+            self._changed.set()
 
     def close(self) -> None:
         """The browser is gone: take no more audio, keep nothing."""
@@ -143,7 +145,7 @@ class BrowserPhone:
             self._mic_resampler = resampler(self.browser_rate, sample_rate)
             self._speaker_resampler = resampler(sample_rate, self.browser_rate)
         self._streaming = True
-        self._post({"type": "media", "state": "started", "sample_rate": sample_rate})
+        self.post({"type": "media", "state": "started", "sample_rate": sample_rate})
 
     def _stop_audio(self) -> None:
         kept = [item for item in self._outbox if item.pcm is None]
@@ -152,7 +154,7 @@ class BrowserPhone:
         self._queued_audio = 0
         if self._speaker_resampler is not None:
             self._speaker_resampler.reset()  # the audio it still holds must never play
-        self._post({"type": "stop"})
+        self.post({"type": "stop"})
 
     def _queue_audio(self, pcm: bytes) -> None:
         self._outbox.append(ToBrowser(pcm=pcm))
@@ -163,11 +165,6 @@ class BrowserPhone:
             self._outbox.remove(oldest)
             self._queued_audio -= len(oldest.pcm or b"")
         self._changed.set()
-
-    def _post(self, control: dict[str, Any]) -> None:
-        if not self._closed:
-            self._outbox.append(ToBrowser(control=control))
-            self._changed.set()
 
     @staticmethod
     def _bytes(rate: int, ms: int) -> int:

@@ -11,13 +11,13 @@ Anything else raises `BadMessage`; the socket counts it and goes on.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
+
+from app.calls.targets import InvalidTones, parse_tones
 
 MIN_RATE, MAX_RATE = 8000, 192000
 MAX_AUDIO_BYTES = 64 * 1024  # a browser sends 20 ms (1,920 bytes at 48 kHz) at a time
 MAX_TEXT_CHARS = 1024
-_TONES = re.compile(r"[0-9*#A-D]{1,18}")
 
 
 class BadMessage(Exception):
@@ -71,9 +71,13 @@ def parse_phone_message(text: str | None, data: bytes | None) -> PhoneMessage:
         return Start(rate)
     if kind == "dtmf":
         tones = body.get("tones")
-        if not isinstance(tones, str) or not _TONES.fullmatch(tones):
-            raise BadMessage("tones must be 1 to 18 of 0-9 * # A-D")
-        return Dtmf(tones)
+        if not isinstance(tones, str):
+            raise BadMessage("tones must be a string of 0-9 * # A-D")
+        try:
+            parse_tones(tones)  # the rule the control API and the agent's tool follow
+        except InvalidTones as exc:
+            raise BadMessage(str(exc)) from None
+        return Dtmf(tones.strip().upper())
     if kind == "hangup":
         return HangUp()
     raise BadMessage(f"unknown message type {str(kind)[:40]!r}")

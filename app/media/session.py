@@ -70,7 +70,7 @@ from app.media.outbound_socket import OutboundSocket
 from app.media.output import SessionOutput
 from app.media.pacing import OutboundPacer
 from app.media.protocol import AudioMetadata
-from app.media.resample import Resampler, resampler
+from app.media.resample import resampler
 from app.media.resume import (
     STREAM_INTERRUPTED,
     STREAM_RESUMED,
@@ -120,8 +120,6 @@ class _Media:
     call: CallMedia
     pacer: OutboundPacer
     output: SessionOutput
-    inbound_resamplers: dict[str | None, Resampler | None]
-    backend_rate: int
     frames_out_before: int  # sent by the call's earlier sockets
 
 
@@ -438,13 +436,14 @@ class MediaSession:
                 self._events.publish_level(self.call.call_connection_id, level)
         media = self._media
         assert media is not None  # InboundStream passes audio only while streaming
-        converters = media.inbound_resamplers
+        call = media.call
+        converters = call.inbound_resamplers
         participant = frame.participant_id
         if participant in converters:
             converter = converters[participant]
         else:
             rate = media.stream.sample_rate
-            converter = converters[participant] = resampler(rate, media.backend_rate)
+            converter = converters[participant] = resampler(rate, call.backend_rate)
         if converter is None:
             return frame
         return AudioIn(converter.process(pcm), participant, frame.silent, frame.timestamp)
@@ -498,15 +497,7 @@ class MediaSession:
             call.output = CallOutput(output)
         else:
             call.output.attach(output)
-        self._media = media = _Media(
-            stream,
-            call,
-            pacer,
-            output,
-            call.inbound_resamplers,
-            call.backend_rate,
-            self.stats.frames_out,
-        )
+        self._media = media = _Media(stream, call, pacer, output, self.stats.frames_out)
         return media
 
     async def _open_backend(self, media: _Media, metadata: AudioMetadata) -> None:

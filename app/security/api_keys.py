@@ -44,6 +44,13 @@ class ControlKeyCheck:
         if not secrets_match(presented, self._key):
             raise InvalidCredentials("invalid API key")
 
+    def check_with_query(self, headers: Mapping[str, str], key: str | None) -> None:
+        """`check`, taking the key from `?key=` when the headers do not carry it: a browser's
+        EventSource and WebSocket cannot send headers."""
+        if key is not None and API_KEY_HEADER not in headers:
+            headers = {API_KEY_HEADER: key}
+        self.check(headers)
+
 
 class EventGridCheck:
     """Event Grid deliveries and handshakes: the `?code=` secret or an Entra ID token.

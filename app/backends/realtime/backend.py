@@ -92,8 +92,9 @@ class RealtimeBackend:
         self._reconnect = reconnect or ReconnectPolicy()
         self._renew_after_s = renew_after_s
         self._renew_deadline_s = max(renew_deadline_s, renew_after_s)
-        self._rate = connector.sample_rate or 24000  # the call's, once open
-        self._batcher = AppendBatcher(config.append_bytes_at(self._rate), self._rate * 2 // 50)
+        # Both follow the call's stream, so they are set in `open` (which comes first).
+        self._rate: int
+        self._batcher: AppendBatcher
         self._pending: deque[bytes] = deque(maxlen=max(1, PENDING_AUDIO_MS // config.append_ms))
         self._instructions = config.instructions
         self._call: CallContext | None = None

@@ -89,7 +89,7 @@ class RealtimeConnector:
     def __init__(
         self,
         endpoint: RealtimeEndpoint,
-        config: RealtimeConfig | None = None,
+        config: RealtimeConfig,
         *,
         name: str = "openai",
         credential_factory: Callable[[], BearerCredential] | None = None,
@@ -100,7 +100,7 @@ class RealtimeConnector:
             raise ValueError("an endpoint without an API key needs a credential")
         self.endpoint = endpoint
         self.name = name
-        self._config = config or RealtimeConfig(instructions="")
+        self._config = config
         self._credential_factory = credential_factory
         self._token_provider = token_provider
         self._credential: BearerCredential | None = None

@@ -38,16 +38,13 @@ def create_voicelive_backend(
     settings: Settings,
     *,
     token_provider: EntraTokenProvider | None = None,
-    credential_factory: Callable[[], BearerCredential] | None = None,
     tools: ToolConfig | None = None,
     http_client: httpx.AsyncClient | None = None,
 ) -> RealtimeBackend:
     """MEDIA_BACKEND=voice-live: an API key, or Entra ID without one (the app's shared
-    `token_provider`, else a credential from `credential_factory`)."""
+    `token_provider`, opened by `open_voicelive_factory`)."""
     try:
-        service = voicelive_service(
-            settings, token_provider=token_provider, credential_factory=credential_factory
-        )
+        service = voicelive_service(settings, token_provider=token_provider)
     except RealtimeFatal as exc:
         raise BackendError(str(exc), fatal=True) from exc
     return RealtimeBackend(

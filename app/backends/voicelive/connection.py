@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -198,25 +198,19 @@ def _connect_failure(exc: VoiceLiveConnectionError) -> RealtimeFatal | RealtimeU
 
 
 def voicelive_service(
-    settings: Settings,
-    *,
-    token_provider: EntraTokenProvider | None = None,
-    credential_factory: Callable[[], BearerCredential] | None = None,
+    settings: Settings, *, token_provider: EntraTokenProvider | None = None
 ) -> VoiceLiveService:
-    """MEDIA_BACKEND=voice-live from settings: AZURE_VOICELIVE_API_KEY, or else Entra ID (the
-    app's shared `token_provider`, or a credential from `credential_factory`)."""
+    """MEDIA_BACKEND=voice-live from settings: AZURE_VOICELIVE_API_KEY, or else Entra ID through
+    the app's shared `token_provider`."""
     if settings.azure_voicelive_endpoint is None:
         raise RealtimeFatal("MEDIA_BACKEND=voice-live needs AZURE_VOICELIVE_ENDPOINT")
     key = settings.azure_voicelive_api_key
     api_key = key.get_secret_value() if key is not None and key.get_secret_value() else None
     credential: BearerCredential | None = None
     if api_key is None:
-        if token_provider is not None:
-            credential = SharedTokenCredential(token_provider)
-        elif credential_factory is not None:
-            credential = credential_factory()
-        else:
+        if token_provider is None:
             raise RealtimeFatal("Voice Live without AZURE_VOICELIVE_API_KEY needs Entra ID")
+        credential = SharedTokenCredential(token_provider)
     agent = None
     if settings.azure_voicelive_agent_id and settings.azure_voicelive_agent_project:
         agent = (settings.azure_voicelive_agent_id, settings.azure_voicelive_agent_project)
