@@ -19,10 +19,20 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.urls import (
+    JWKS_EXAMPLE,
+    LOOPBACK,
+    SECRET_URLS,
+    SETTING_URLS,
+    quoted_url,
+    url_problem,
+)
 
 AudioFormatName = Literal["pcm16KMono", "pcm24KMono"]
 AudioChannel = Literal["mixed", "unmixed"]
@@ -118,6 +128,7 @@ class Settings(BaseSettings):
     echo_delay_ms: int = Field(default=0, ge=0, le=10_000)
     recordings_dir: Path = Path("recordings")
     backend_ws_url: str | None = None
+    backend_ws_auth_token: SecretStr | None = None
     backend_ws_sample_rate: int | None = Field(default=None, ge=8000, le=48000)
     media_outbound_lead_ms: int = Field(default=80, ge=20, le=1000)
     media_outbound_buffer_ms: int = Field(default=30_000, ge=100)
@@ -186,6 +197,13 @@ class Settings(BaseSettings):
     transfer_source_caller_id: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
     agent_tools_file: Path | None = None
 
+    # --- No dead air: what the caller gets when the call has no working backend -------------
+    # hang_up | transfer:<name from TRANSFER_TARGETS> | keep (silence; for debugging)
+    backend_failover: str = "hang_up"
+    backend_failover_after_s: float = Field(default=10.0, gt=0, le=3600)
+    # A WAV file (16-bit PCM, mono) played to the caller before the failover action.
+    backend_failover_prompt: Path | None = None
+
     # --- Security --------------------------------------------------------------------------
     acs_resource_id: str | None = None
     acs_jwks_url: str = DEFAULT_ACS_JWKS_URL
@@ -210,7 +228,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     applicationinsights_connection_string: SecretStr | None = None
-    host: str = "0.0.0.0"
+    # Unset: 127.0.0.1 with the embedded emulator and no CONTROL_API_KEY, else 0.0.0.0 (what
+    # `acs-bridge serve` listens on; `uvicorn app.main:app` takes its own --host).
+    host: str | None = None
     port: int = Field(default=8000, ge=0, le=65535)
     forwarded_allow_ips: str = "*"
     # On SIGTERM: how long running calls may go on (readiness off, new calls refused) before
@@ -237,6 +257,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r}: {exc}") from None
         return value
 
+    @field_validator("backend_failover")
+    @classmethod
+    def _valid_failover(cls, value: str) -> str:
+        if value in ("hang_up", "keep") or re.fullmatch(r"transfer:[A-Za-z0-9_\-]{1,64}", value):
+            return value
+        raise ValueError(
+            f"{value!r} is not a failover: use hang_up, keep, or transfer:<a TRANSFER_TARGETS name>"
+        )
+
+    @field_validator("backend_failover_prompt")
+    @classmethod
+    def _readable_prompt(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            # Imported here: the media layer imports settings.
+            from app.media.prompt import load_prompt
+
+            load_prompt(value)
+        return value
+
     @field_validator("acs_connection_string")
     @classmethod
     def _valid_connection_string(cls, value: SecretStr | None) -> SecretStr | None:
@@ -245,8 +284,27 @@ class Settings(BaseSettings):
             return value
         return None
 
+    @field_validator(*SETTING_URLS, mode="before")
+    @classmethod
+    def _valid_url(cls, value: object, info: ValidationInfo) -> object:
+        # Before pydantic's own URL parsing, whose message names neither the value nor the fix.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and str(text):
+            name = str(info.field_name)
+            problem = url_problem(str(text), *SETTING_URLS[name], secret=name in SECRET_URLS)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
+        jwks = urlsplit(self.acs_jwks_url)
+        if jwks.scheme == "http" and jwks.hostname not in LOOPBACK:
+            # Whoever can answer a plain-http key fetch can mint callback and media tokens.
+            raise ValueError(
+                f"ACS_JWKS_URL: {quoted_url(self.acs_jwks_url)} is not an https URL: "
+                f"use {JWKS_EXAMPLE}"
+            )
         if self.acs_configured and self.public_base_url is None:
             # ACS needs an absolute callback URL and media transport URL to answer any call.
             raise ValueError(
@@ -268,6 +326,12 @@ class Settings(BaseSettings):
                 "AZURE_VOICELIVE_AGENT_ID and AZURE_VOICELIVE_AGENT_PROJECT go together: "
                 "set both to talk to a Foundry agent, or neither for AZURE_VOICELIVE_MODEL"
             )
+        failover_target = self.failover_transfer_target
+        if failover_target is not None and failover_target not in self.transfer_targets:
+            raise ValueError(
+                f"BACKEND_FAILOVER=transfer:{failover_target} names no TRANSFER_TARGETS entry: "
+                "add it there (the operator's queue) or use hang_up"
+            )
         if self.media_backend == "voice-live" and self.azure_voicelive_endpoint is None:
             raise ValueError(
                 "MEDIA_BACKEND=voice-live needs AZURE_VOICELIVE_ENDPOINT "
@@ -280,6 +344,12 @@ class Settings(BaseSettings):
     def acs_configured(self) -> bool:
         """True when a real ACS resource (connection string or endpoint) is configured."""
         return self.acs_connection_string is not None or self.acs_endpoint is not None
+
+    @property
+    def failover_transfer_target(self) -> str | None:
+        """The TRANSFER_TARGETS name of `BACKEND_FAILOVER=transfer:<name>`, else None."""
+        action, _, name = self.backend_failover.partition(":")
+        return name if action == "transfer" else None
 
     @cached_property
     def connection_string(self) -> ConnectionString | None:

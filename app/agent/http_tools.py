@@ -16,7 +16,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
 
 import httpx
 from jsonschema.exceptions import SchemaError
@@ -24,6 +23,7 @@ from jsonschema.validators import validator_for
 
 from app.backends.base import CallContext
 from app.settings import ConfigurationError
+from app.urls import HTTP, url_problem
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 DEFAULT_TIMEOUT_S = 10.0
@@ -132,14 +132,12 @@ def _parse_tool(entry: object, environ: Mapping[str, str], where: str) -> HttpTo
         raise ConfigurationError(f"{where}: description must be a non-empty string")
     parameters = _parameters(entry.get("parameters"), where)
     url = entry.get("url")
-    parts = _split(url)
-    if (
-        not isinstance(url, str)
-        or parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-    ):
-        raise ConfigurationError(f"{where}: url must be an http:// or https:// URL, got {url!r}")
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{where}: url must be a string, got {url!r}")
+    # Quoted without user, password and query: an Azure Functions URL holds its key in ?code=.
+    problem = url_problem(url, HTTP, "an http(s) URL", "https://host/path")
+    if problem is not None:
+        raise ConfigurationError(f"{where}: url {problem}")
     timeout_s = entry.get("timeout_s", DEFAULT_TIMEOUT_S)
     if (
         isinstance(timeout_s, bool)
@@ -150,15 +148,6 @@ def _parse_tool(entry: object, environ: Mapping[str, str], where: str) -> HttpTo
         raise ConfigurationError(f"{where}: {message}, got {timeout_s!r}")
     headers = _headers(entry.get("headers", {}), environ, where)
     return HttpTool(name, description.strip(), parameters, url, headers, float(timeout_s))
-
-
-def _split(url: object) -> SplitResult | None:
-    if not isinstance(url, str):
-        return None
-    try:
-        return urlsplit(url)
-    except ValueError:  # an unclosed IPv6 bracket, say
-        return None
 
 
 def _parameters(value: object, where: str) -> dict[str, Any]:

@@ -25,9 +25,10 @@ router = APIRouter(prefix="/api", tags=["callbacks"])
         }
     },
     responses={
-        200: {"description": "Events applied"},
+        200: {"description": "Events applied (`applied`), repeats of applied ones skipped"},
         400: {"description": "Malformed events"},
         401: {"description": "Missing or invalid ACS token"},
+        503: {"description": "The call store is unreachable (the body says which and why)"},
     },
 )
 async def callbacks(request: Request, services: ServicesDep, _claims: AcsClaimsDep) -> JSONResponse:
@@ -35,5 +36,5 @@ async def callbacks(request: Request, services: ServicesDep, _claims: AcsClaimsD
         events = parse_callback_events(load_json_array(await request.body()))
     except EventParseError as exc:
         raise ApiError(400, "invalid_event", str(exc)) from exc
-    await services.intake.apply_callbacks(events)
-    return JSONResponse({"applied": len(events)})
+    outcome = await services.intake.apply_callbacks(events)
+    return JSONResponse({"applied": outcome.applied, "duplicates": outcome.duplicates})

@@ -3,7 +3,8 @@
 ApiError                 any error answered with `status` and `{"error": {code, message}}`
 CallControlError         ACS, or the call's state, refused or failed -> its `status` and `code`
 CallBusError             the call's media owner is gone (409), silent (504) or refused (409)
-StoreUnavailable         a shared call store (Redis) is unreachable -> 503 + Retry-After
+StoreUnavailable         a shared call store (Redis) is unreachable -> 503 + Retry-After, saying
+                         which store and why (`store unreachable: host:port: reason`)
 RequestValidationError   (FastAPI) -> 400 with the offending fields
 Exception                (anything else) -> 500 with no internals
 """
@@ -74,7 +75,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
         return JSONResponse(
-            error_body("store_unavailable", "call state is unavailable; retry shortly"),
+            # The store's words name its address and the reason, never its password: an
+            # operator reading a refused webhook (a failed test call) learns it is Redis.
+            error_body("store_unavailable", f"{exc}; retry shortly"),
             status_code=503,
             headers={"Retry-After": "2"},
         )

@@ -42,7 +42,10 @@ _DELIVERY_EXAMPLE: list[dict[str, Any]] = [
         400: {"description": "Malformed delivery"},
         401: {"description": "Missing or wrong EVENTGRID_SECRET (?code=) or Entra token"},
         502: {"description": "ACS failed to answer: Event Grid retries"},
-        503: {"description": "This instance is shutting down: Event Grid retries"},
+        503: {
+            "description": "This instance is shutting down, or its call store is unreachable "
+            "(the body says which and why): Event Grid retries"
+        },
     },
 )
 async def incoming_call(

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 # Event Grid retries for up to 24 h; a claim must outlive the retries it deduplicates.
 CLAIM_TTL_S = 24 * 3600.0
+# ACS retries a callback it got no 2xx for within minutes, not hours; an hour covers the retries
+# and keeps a claim per callback event (ten or so per call) from piling up in the store.
+CALLBACK_CLAIM_TTL_S = 3600.0
 CALL_EVENT_TIMEOUT_S = 2.0  # the callback route answers ACS after it
 
 
@@ -33,6 +36,14 @@ class DeliveryOutcome:
     answered: tuple[str, ...] = ()
     duplicates: int = 0
     ignored: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackOutcome:
+    """What a callback delivery did: events applied, and repeats of applied ones skipped."""
+
+    applied: int = 0
+    duplicates: int = 0
 
 
 class CallIntake:
@@ -60,12 +71,31 @@ class CallIntake:
                 answered.append(call_id)
         return DeliveryOutcome(answered=tuple(answered), duplicates=duplicates, ignored=ignored)
 
-    async def apply_callbacks(self, events: list[CallbackEvent]) -> None:
-        """Fold callback events into call state, in delivery order."""
+    async def apply_callbacks(self, events: list[CallbackEvent]) -> CallbackOutcome:
+        """Fold callback events into call state, in delivery order.
+
+        ACS retries callbacks: an event whose id was applied before, here or on another
+        instance, changes nothing (neither the record nor the backend). An event without an id
+        cannot be told from its repeats and is applied each time."""
+        applied = duplicates = 0
         for event in events:
-            await self._store.update(event.call_connection_id, record_changes.apply_callback(event))
+            claim = f"callback:{event.call_connection_id}:{event.id}" if event.id else None
+            if claim is not None and not await self._store.claim(claim, CALLBACK_CLAIM_TTL_S):
+                log.info("callback event %s (%s) already applied", event.id, event.name)
+                duplicates += 1
+                continue
+            try:
+                mutation = record_changes.apply_callback(event)
+                await self._store.update(event.call_connection_id, mutation)
+            except Exception:
+                # Not applied: ACS's retry (503 from the store) must be able to apply it.
+                if claim is not None:
+                    await self._store.release(claim)
+                raise
+            applied += 1
             if event.name in record_changes.ACTION_OUTCOMES:
                 await self._tell_backend(event)
+        return CallbackOutcome(applied=applied, duplicates=duplicates)
 
     async def _tell_backend(self, event: CallbackEvent) -> None:
         """Pass an action's outcome to the call's backend, on whichever instance holds it."""

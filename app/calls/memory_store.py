@@ -37,6 +37,8 @@ class MemoryCallStore:
         self._ended_ttl_s = ended_ttl_s
         self._live_ttl_s = live_ttl_s if live_ttl_s is not None else 2 * ended_ttl_s
         self._max_calls = max_calls
+        # Claims: an IncomingCall's two and one per callback event, for about ten per call.
+        self._max_claims = max_calls * 16
         self._clock = clock
 
     async def get(self, call_connection_id: str) -> CallRecord | None:
@@ -68,12 +70,13 @@ class MemoryCallStore:
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         now = time.monotonic()
-        expires = self._claims.get(key)
+        expires = self._claims.pop(key, None)
         if expires is not None and expires > now:
+            self._claims[key] = expires
             return False
-        self._claims[key] = now + ttl_s
-        if len(self._claims) > self._max_calls * 4:
-            self._claims = {k: v for k, v in self._claims.items() if v > now}
+        self._claims[key] = now + ttl_s  # last: the dict keeps the claims in claiming order
+        if len(self._claims) > self._max_claims:
+            self._trim_claims(now)
         return True
 
     async def release(self, key: str) -> None:
@@ -87,6 +90,14 @@ class MemoryCallStore:
         self._ended_at.clear()
         self._written_at.clear()
         self._claims.clear()
+
+    def _trim_claims(self, now: float) -> None:
+        # Expired claims first; then, when claims (one per callback event) outrun the bound
+        # anyway, the oldest: a retry that late is rare, and memory stays bounded. Down to
+        # three quarters, so the scan runs once per many claims, not on each.
+        live = {k: v for k, v in self._claims.items() if v > now}
+        keep = self._max_claims * 3 // 4
+        self._claims = dict(list(live.items())[len(live) - keep :]) if len(live) > keep else live
 
     def _expire(self) -> None:
         now = self._clock()

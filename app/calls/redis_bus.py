@@ -38,7 +38,7 @@ from app.calls.call_bus import (
     NoMediaOwner,
     run_handler,
 )
-from app.calls.redis_client import REDIS_ERRORS
+from app.calls.redis_client import REDIS_ERRORS, address, unreachable_reason
 from app.calls.redis_listener import ChannelListener
 from app.calls.store import StoreUnavailable
 
@@ -110,7 +110,9 @@ class RedisCallBus:
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> CommandReply:
         if not self._listener.is_subscribed(self._reply_channel):
-            raise StoreUnavailable("call bus: not connected to Redis")
+            raise StoreUnavailable(
+                f"store unreachable: {address(self._redis)}: the call bus is not subscribed"
+            )
         message = BusRequest(
             id=uuid.uuid4().hex,
             command=command,
@@ -126,7 +128,7 @@ class RedisCallBus:
             try:
                 listeners = await self._redis.publish(channel, message.model_dump_json())
             except REDIS_ERRORS as exc:
-                raise StoreUnavailable(f"call bus: cannot publish ({exc})") from exc
+                raise StoreUnavailable(self._unreachable(exc)) from exc
             if not listeners:
                 raise NoMediaOwner(f"no media socket holds call {call_connection_id}")
             try:
@@ -138,6 +140,9 @@ class RedisCallBus:
             self._waiting.pop(message.id, None)
         return reply.unwrap()
 
+    def _unreachable(self, exc: BaseException) -> str:
+        return f"store unreachable: {address(self._redis)}: {unreachable_reason(exc)}"
+
     async def held(self, call_connection_ids: Collection[str]) -> set[str]:
         ids = list(call_connection_ids)
         if not ids:
@@ -145,7 +150,7 @@ class RedisCallBus:
         try:
             counts = await self._redis.pubsub_numsub(*(self._channel_prefix + c for c in ids))
         except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"call bus: cannot count listeners ({exc})") from exc
+            raise StoreUnavailable(self._unreachable(exc)) from exc
         return {call_id for call_id, (_, n) in zip(ids, counts, strict=True) if int(n) > 0}
 
     async def close(self) -> None:
@@ -167,7 +172,9 @@ class RedisCallBus:
     def _on_lost(self) -> None:
         for future in self._waiting.values():
             if not future.done():
-                future.set_exception(StoreUnavailable("call bus: lost Redis while waiting"))
+                future.set_exception(
+                    StoreUnavailable(f"store unreachable: {address(self._redis)}: connection lost")
+                )
 
     def _on_reply(self, data: str) -> None:
         try:

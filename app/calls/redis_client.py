@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
@@ -32,6 +33,28 @@ def redis_client(url: str) -> Redis:
         health_check_interval=30,
         retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=1),
     )
+
+
+def address(redis: Redis) -> str:
+    """`host:port` (or the socket path) a client connects to, for messages: never a password."""
+    kwargs = redis.connection_pool.connection_kwargs
+    if kwargs.get("path"):
+        return f"unix:{kwargs['path']}"
+    host = str(kwargs.get("host") or "localhost")
+    return f"{f'[{host}]' if ':' in host else host}:{kwargs.get('port') or 6379}"
+
+
+def unreachable_reason(exc: BaseException) -> str:
+    """What went wrong talking to Redis, in a few words: the socket's error when there is one
+    ("Connection refused", not redis-py's "Error 111 connecting to host:port. ..."), else
+    redis-py's text."""
+    cause = exc if isinstance(exc, OSError) else (exc.__cause__ or exc.__context__)
+    if isinstance(cause, TimeoutError):
+        return "no answer in time"
+    if isinstance(cause, OSError) and cause.errno:
+        # getaddrinfo's errors are negative: their text is in strerror.
+        return os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror)
+    return str(exc).strip().rstrip(".") or type(exc).__name__
 
 
 def describe(url: str) -> str:

@@ -26,7 +26,7 @@ from redis.exceptions import WatchError
 
 from app.calls.backoff import Backoff
 from app.calls.models import CallRecord, ConnectionState
-from app.calls.redis_client import REDIS_ERRORS
+from app.calls.redis_client import REDIS_ERRORS, address, unreachable_reason
 from app.calls.store import Mutation, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ end"""
 
 
 class RedisCallStore:
-    """`CallStore` on Redis; raises `StoreUnavailable` when Redis cannot be reached."""
+    """`CallStore` on Redis; raises `StoreUnavailable` (`store unreachable: host:port: reason`)
+    when Redis cannot be reached."""
 
     def __init__(
         self,
@@ -62,6 +63,7 @@ class RedisCallStore:
         if not 0 < ended_ttl_s <= live_ttl_s:
             raise ValueError("TTLs must satisfy 0 < ended_ttl_s <= live_ttl_s")
         self._redis = redis
+        self._address = address(redis)
         self._prefix = key_prefix
         self._index = f"{key_prefix}calls"
         self._ended_ttl_s = ended_ttl_s
@@ -74,12 +76,12 @@ class RedisCallStore:
         self._prune_script = redis.register_script(_PRUNE)
 
     async def get(self, call_connection_id: str) -> CallRecord | None:
-        async with self._unavailable_as("read a call"):
+        async with self._unavailable():
             raw = await self._redis.get(self._key(call_connection_id))
         return self._decode(call_connection_id, raw)
 
     async def list(self) -> list[CallRecord]:
-        async with self._unavailable_as("list calls"):
+        async with self._unavailable():
             ids = [_text(i) for i in await self._redis.zrevrange(self._index, 0, -1)]
             records: list[CallRecord] = []
             gone: list[str] = []
@@ -98,7 +100,7 @@ class RedisCallStore:
 
     async def update(self, call_connection_id: str, mutate: Mutation) -> CallRecord | None:
         lock = self._locks.setdefault(call_connection_id, asyncio.Lock())
-        async with lock, self._unavailable_as("update a call"):
+        async with lock, self._unavailable():
             delays = CAS_BACKOFF.delays()
             for _ in range(MAX_CAS_ATTEMPTS):
                 try:
@@ -111,7 +113,7 @@ class RedisCallStore:
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         ttl_ms = max(1, round(ttl_s * 1000))
-        async with self._unavailable_as("claim"):
+        async with self._unavailable():
             won = await self._redis.set(self._claim_key(key), self._token, nx=True, px=ttl_ms)
         return bool(won)
 
@@ -128,11 +130,8 @@ class RedisCallStore:
             task.add_done_callback(self._releases.discard)
 
     async def ping(self) -> bool:
-        try:
-            async with asyncio.timeout(PING_TIMEOUT_S):
-                return bool(await self._redis.ping())
-        except REDIS_ERRORS:
-            return False
+        async with self._unavailable(), asyncio.timeout(PING_TIMEOUT_S):
+            return bool(await self._redis.ping())
 
     async def close(self) -> None:
         for task in self._releases:
@@ -169,11 +168,13 @@ class RedisCallStore:
             return
 
     @contextlib.asynccontextmanager
-    async def _unavailable_as(self, action: str) -> AsyncIterator[None]:
+    async def _unavailable(self) -> AsyncIterator[None]:
         try:
             yield
         except REDIS_ERRORS as exc:
-            raise StoreUnavailable(f"cannot {action}: Redis unavailable ({exc})") from exc
+            # Said as the operator needs it (readiness, a refused test call): which Redis, why.
+            message = f"store unreachable: {self._address}: {unreachable_reason(exc)}"
+            raise StoreUnavailable(message) from exc
 
     def _decode(self, call_id: str, raw: str | bytes | None) -> CallRecord | None:
         if raw is None:

@@ -4,8 +4,9 @@ Every change goes through `update` with a pure function, so an implementation ca
 atomic (a lock in memory, compare-and-set in Redis) and no update is lost; the function may be
 applied more than once (a lost compare-and-set is retried), so it must not have side effects.
 
-When a shared store cannot be reached, `get`, `list`, `update` and `claim` raise
-`StoreUnavailable` (the HTTP layer answers 503); `release`, `ping` and `close` never raise.
+When a shared store cannot be reached, `get`, `list`, `update`, `claim` and `ping` raise
+`StoreUnavailable`, saying which store and why (`store unreachable: host:port: reason`; the
+HTTP layer answers 503 with it); `release` and `close` never raise.
 Writes that must not wait on the store (the media path) go through `StateWriter`, which
 buffers and retries them.
 """
@@ -50,7 +51,7 @@ class CallStore(Protocol):
         ...
 
     async def ping(self) -> bool:
-        """True when the store is reachable (readiness)."""
+        """True when the store answers (readiness); raises StoreUnavailable saying why not."""
         ...
 
     async def close(self) -> None:

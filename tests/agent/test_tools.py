@@ -129,10 +129,30 @@ def test_parameters_must_describe_an_object(tmp_path: Path) -> None:
         load(tmp_path, [entry])
 
 
-@pytest.mark.parametrize("url", ["ftp://crm.example/x", "file:///etc/passwd", "crm", 7, None])
-def test_a_bad_url_is_refused(tmp_path: Path, url: object) -> None:
-    with pytest.raises(ConfigurationError, match=r"\(crm\): url must be an http:// or https://"):
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://crm.example/x", "file:///etc/passwd", "crm", "crm.example:443/x", "http:///x"],
+)
+def test_a_bad_url_is_refused(tmp_path: Path, url: str) -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"\(crm\): url '.*' (is not an http\(s\) URL|has no host)"
+    ):
         load(tmp_path, [{**http_tool("crm", URL), "url": url}])
+
+
+@pytest.mark.parametrize("url", [7, None])
+def test_a_url_that_is_no_string_is_refused(tmp_path: Path, url: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"\(crm\): url must be a string"):
+        load(tmp_path, [{**http_tool("crm", URL), "url": url}])
+
+
+def test_a_refused_url_is_quoted_without_its_secrets(tmp_path: Path) -> None:
+    url = "ftp://user:hunter2@crm.example/x?code=s3cret#frag"
+    with pytest.raises(ConfigurationError) as caught:
+        load(tmp_path, [{**http_tool("crm", URL), "url": url}])
+    assert "'ftp://***@crm.example/x' is not an http(s) URL" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)
 
 
 @pytest.mark.parametrize("timeout", [0, -1, 61, "10", True])
@@ -169,5 +189,5 @@ def test_create_app_refuses_a_bad_tools_file(tmp_path: Path) -> None:
     from app.main import create_app
 
     path = tools_file(tmp_path, [http_tool("crm", "ftp://x")])
-    with pytest.raises(ConfigurationError, match="url must be"):
+    with pytest.raises(ConfigurationError, match=r"\(crm\): url 'ftp://x' is not an http"):
         create_app(settings(agent_tools_file=path))

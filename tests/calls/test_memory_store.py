@@ -73,3 +73,21 @@ async def test_memory_stays_bounded_over_many_unended_calls() -> None:
     assert len(await store.list()) == 100
     assert await store.get("call-999") is not None
     assert await store.get("call-0") is None
+
+
+async def test_a_claim_is_won_once_until_it_expires_or_is_released() -> None:
+    store = MemoryCallStore()
+    assert await store.claim("callback:c1:e1", 3600)
+    assert not await store.claim("callback:c1:e1", 3600)
+    await store.release("callback:c1:e1")
+    assert await store.claim("callback:c1:e1", 3600)
+
+
+async def test_claims_stay_bounded_by_dropping_the_oldest() -> None:
+    # max_calls=1 bounds claims at 16 (about ten callback events per call, and headroom).
+    store = MemoryCallStore(max_calls=1)
+    assert await store.claim("oldest", 3600)
+    for n in range(16):
+        assert await store.claim(f"callback:c1:e{n}", 3600)
+    assert await store.claim("oldest", 3600)  # dropped to stay within the bound: won again
+    assert not await store.claim("callback:c1:e15", 3600)  # the newest are still held

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import pytest
 
 from app.calls.models import CallRecord
@@ -12,21 +15,28 @@ from tests.calls.redis.conftest import FAST_BACKOFF, BusFactory, StoreFactory, c
 
 @pytest.fixture
 def nowhere() -> str:
-    return f"redis://127.0.0.1:{closed_port()}/0"
+    return f"redis://:hunter2@127.0.0.1:{closed_port()}/0"
+
+
+def unreachable(url: str) -> str:
+    """What the store says when nothing listens at `url`'s host and port."""
+    return re.escape(f"store unreachable: 127.0.0.1:{urlsplit(url).port}: Connection refused")
 
 
 def new_call(current: CallRecord | None) -> CallRecord:
     return CallRecord(call_connection_id="c1")
 
 
-async def test_ping_is_false(open_store: StoreFactory, nowhere: str) -> None:
+async def test_ping_raises_naming_the_redis_and_why(open_store: StoreFactory, nowhere: str) -> None:
     store = await open_store(nowhere)
-    assert await store.ping() is False
+    with pytest.raises(StoreUnavailable, match=f"^{unreachable(nowhere)}$") as caught:
+        await store.ping()
+    assert "hunter2" not in str(caught.value)
 
 
 async def test_get_raises_store_unavailable(open_store: StoreFactory, nowhere: str) -> None:
     store = await open_store(nowhere)
-    with pytest.raises(StoreUnavailable, match="read a call"):
+    with pytest.raises(StoreUnavailable, match=f"^{unreachable(nowhere)}$"):
         await store.get("c1")
 
 
@@ -46,7 +56,7 @@ async def test_claim_raises_rather_than_risk_a_second_answer(
     open_store: StoreFactory, nowhere: str
 ) -> None:
     store = await open_store(nowhere)
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailable, match=f"^{unreachable(nowhere)}$"):
         await store.claim("incoming:1", 60)
 
 
