@@ -32,6 +32,7 @@ VOLUME ["/srv/recordings"]
 ENV PATH="/srv/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    HOST=0.0.0.0 \
     PORT=8000 \
     RECORDINGS_DIR=/srv/recordings
 USER bridge:bridge

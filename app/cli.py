@@ -3,58 +3,195 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import ipaddress
+import logging
 import signal
+import socket
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import uvicorn
 import uvloop
 from fastapi import FastAPI
 
 from app.main import production_app
-from app.server import uvicorn_config
+from app.server import AnnouncedServer, bind_socket, uvicorn_config
 from app.settings import ConfigurationError, Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+acs-bridge answers Azure Communication Services (ACS) calls and streams their audio to a
+voice-agent backend (echo, recorder, your WebSocket service, OpenAI / Azure OpenAI Realtime,
+Azure AI Voice Live). With no ACS settings it runs on its embedded ACS emulator, for test calls.
+
+Settings come from the environment and from a .env file in the current directory (every one is
+documented in .env.example); --host and --port override HOST and PORT."""
+LOOPBACK = "127.0.0.1"
+EVERY_INTERFACE = "0.0.0.0"  # what a container and a real ACS resource need
+DEFAULT_PORT = Settings.model_fields["port"].default
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `acs-bridge` console script."""
-    parser = argparse.ArgumentParser(prog="acs-bridge", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the service (uvicorn, one worker)")
-    serve.add_argument("--host", default=None, help="bind address (default: HOST setting)")
-    serve.add_argument("--port", type=int, default=None, help="port (default: PORT setting)")
-    demo = sub.add_parser("demo", help="one simulated call end to end, no Azure account needed")
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.host, args.port)
+    return _demo(args.backend, args.seconds)
+
+
+def listen_host(settings: Settings) -> str:
+    """HOST if set; else 127.0.0.1 for a first run (the embedded emulator and no
+    CONTROL_API_KEY: whoever reaches the port could place calls), else every interface."""
+    if settings.host:
+        return settings.host
+    if not settings.acs_configured and settings.control_api_key is None:
+        return LOOPBACK
+    return EVERY_INTERFACE
+
+
+def package_version() -> str:
+    """The installed acs-bridge's version."""
+    try:
+        return version("acs-bridge")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, except where the help says what an unset one means."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acs-bridge", description=DESCRIPTION, formatter_class=_HelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="run the service (uvicorn, one worker)",
+        description=DESCRIPTION,
+        formatter_class=_HelpFormatter,
+    )
+    serve.add_argument(
+        "--host",
+        default=None,
+        help=f"address to listen on (default: HOST; unset, {LOOPBACK} with the embedded "
+        f"emulator and no CONTROL_API_KEY, else {EVERY_INTERFACE})",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help=f"port to listen on, 0 for a free one (default: PORT, else {DEFAULT_PORT})",
+    )
+    demo = sub.add_parser(
+        "demo",
+        help="one simulated call end to end, no Azure account needed",
+        description="One simulated call end to end on the embedded ACS emulator, on free "
+        "local ports; prints the call's events, frame counts and round trip.",
+        formatter_class=_HelpFormatter,
+    )
     demo.add_argument(
         "--backend",
         choices=["echo", "recorder"],
         default=None,
-        help="media backend (default: echo)",
+        help="media backend (default: MEDIA_BACKEND if echo or recorder, else echo)",
     )
-    demo.add_argument("--seconds", type=float, default=None, help="stream only this much audio")
-    args = parser.parse_args(argv)
+    demo.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="stream only this much audio (default: the whole recording)",
+    )
+    return parser
 
-    if args.command == "serve":
-        return _serve(args.host, args.port)
-    if args.command == "demo":
-        return _demo(args.backend, args.seconds)
-    parser.error(f"unknown command {args.command}")
-    return 2
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not from 0 to 65535")
+    return port
 
 
 def _serve(host: str | None, port: int | None) -> int:
     try:
         settings = load_settings()
+        host = host or listen_host(settings)
+        port = settings.port if port is None else port
+    except ConfigurationError as exc:
+        return _cannot_start(str(exc))
+    # Listen before anything starts (the emulator, a backend's connections): a port in use is
+    # one line and exit 2, not a started app that then fails to bind.
+    try:
+        sock = bind_socket(host, port)
+        sock.listen(2048)
+    except (OSError, OverflowError) as exc:
+        return _cannot_start(_bind_problem(host, port, exc))
+    try:
         # The embedded emulator (no ACS settings) must know the port it reaches the service at.
-        overrides = {"host": host or settings.host, "port": settings.port if port is None else port}
-        settings = settings.model_copy(update=overrides)
+        bound_port = sock.getsockname()[1]
+        settings = settings.model_copy(update={"host": host, "port": bound_port})
         app = production_app(settings)
     except ConfigurationError as exc:
-        print(f"acs-bridge: cannot start: {exc}", file=sys.stderr)
-        return 2
+        sock.close()
+        return _cannot_start(str(exc))
+    if not _is_loopback(sock) and settings.control_api_key is None:
+        log.warning(
+            "listening on %s:%d, reachable from other machines, with no CONTROL_API_KEY: "
+            "whoever reaches this port can use the console and the control API; set "
+            "CONTROL_API_KEY, or HOST=%s to listen on this machine only",
+            host,
+            bound_port,
+            LOOPBACK,
+        )
     # uvicorn re-raises the stop signal once it has shut down; a SIGTERM stop (docker stop, a
     # deploy) is a clean exit, so the handler it restores ignores that.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
-    uvicorn.Server(_config(app, settings, settings.host, settings.port)).run()
+    try:
+        AnnouncedServer(_config(app, settings, host, bound_port)).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
+
+
+def _cannot_start(why: str) -> int:
+    print(f"acs-bridge: cannot start: {why}", file=sys.stderr)
+    return 2
+
+
+def _bind_problem(host: str, port: int, exc: Exception) -> str:
+    """One line on why `host:port` cannot be listened on, and what to change."""
+    where = f"{host}:{port}"
+    if isinstance(exc, socket.gaierror):
+        return f"HOST {host!r} is not an address or a known host name"
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code == errno.EADDRINUSE:
+        return (
+            f"port {port} is already in use ({where}): stop what listens there, or choose "
+            "another port with PORT=<port> or --port <port>"
+        )
+    if code == errno.EACCES:
+        return f"not allowed to listen on {where} (ports below 1024 need privileges)"
+    if code == errno.EADDRNOTAVAIL:
+        return f"HOST {host!r} is not an address of this machine"
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"cannot listen on {where}: {reason}"
+
+
+def _is_loopback(sock: socket.socket) -> bool:
+    address = sock.getsockname()[0]
+    return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
 
 
 def _demo(backend: str | None, seconds: float | None) -> int:
@@ -65,8 +202,7 @@ def _demo(backend: str | None, seconds: float | None) -> int:
         chosen = chosen if chosen in ("echo", "recorder") else "echo"
         settings = Settings.model_validate({**settings.model_dump(), "media_backend": chosen})
     except ConfigurationError as exc:
-        print(f"acs-bridge: cannot start: {exc}", file=sys.stderr)
-        return 2
+        return _cannot_start(str(exc))
     # The demo brings the emulator (aiohttp, numpy, soxr): not imported by `serve`.
     from app.demo import DemoFailed, run_demo
 

@@ -69,8 +69,9 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
                 live_settings, live_emulator = acs.settings, acs.emulator
                 log.warning(
                     "No ACS configured: using the embedded ACS emulator at %s (test calls only; "
-                    "place one from the console at / or POST /api/emulator/calls)",
+                    "place one from the console at %s or POST /api/emulator/calls)",
                     acs.emulator.endpoint,
+                    acs.settings.public_url("/"),
                 )
             stopping = await stack.enter_async_context(ShutdownSignal())
             services = await build_services(

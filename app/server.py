@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from fastapi import FastAPI
 
 from app.services import Services
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_WS_MAX_SIZE = 256 * 1024  # the default of MEDIA_MAX_MESSAGE_BYTES
 
@@ -67,10 +70,36 @@ def uvicorn_config(
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """A listening-ready TCP socket; port 0 picks a free port (read it with getsockname)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def browser_url(host: str, port: int) -> str:
+    """The console's URL as a browser on this machine opens it: a wildcard address (`0.0.0.0`,
+    `::`) is no address to browse to, and loopback is a secure context for the microphone."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+class AnnouncedServer(uvicorn.Server):
+    """uvicorn's server, saying where to open the console once it is ready (uvicorn says
+    nothing for sockets it was handed)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and sockets:
+            host, port = sockets[0].getsockname()[:2]
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            log.info("Listening on %s; open the console at %s", where, browser_url(host, port))
 
 
 @contextlib.asynccontextmanager

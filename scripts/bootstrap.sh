@@ -76,9 +76,20 @@ if [ -z "$_bootstrap_uv" ]; then
   _bootstrap_uv=$(_bootstrap_find_uv) || _bootstrap_fail "uv was installed but does not run"
 fi
 # Put that uv (and only it: not the private venv's python) first on PATH for the calling script.
+_bootstrap_uv_hidden=""
 if [ "$(command -v uv 2>/dev/null || true)" != "$_bootstrap_uv" ]; then
+  _bootstrap_uv_hidden=1
   mkdir -p "$PWD/.tools/bin"
   ln -sf "$_bootstrap_uv" "$PWD/.tools/bin/uv"
   export PATH="$PWD/.tools/bin:$PATH"
 fi
 uv sync --locked --quiet
+
+# When the user's shell has no uv (the scripts use .tools/bin/uv), say how to run the README's
+# `uv run ...` commands; on stderr, for the calling script to show where it will be read.
+bootstrap_path_hint() {
+  if [ -n "$_bootstrap_uv_hidden" ]; then
+    echo "note: uv is not on your PATH (these scripts use .tools/bin/uv). For the README's \`uv run ...\` commands, first run:" >&2
+    echo "  export PATH=\"$PWD/.tools/bin:\$PATH\"" >&2
+  fi
+}

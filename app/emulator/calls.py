@@ -23,16 +23,20 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.emulator import payloads
 from app.emulator.callbacks import CallbackSender
 from app.emulator.errors import EmulatorError, bad_request, call_not_found
 from app.emulator.faults import DEFAULT_MEDIA_FAILURE, FaultPlan
+from app.emulator.hangups import ScheduledHangUps
 from app.emulator.lanes import SerialLanes
 from app.emulator.media_client import MediaClient
 from app.emulator.media_handler import MediaHandler
 from app.emulator.records import EmulatedCall, MediaSubscriptionState, OfferedCall
+
+if TYPE_CHECKING:
+    from app.emulator.caller_script import StreamScript
 from app.emulator.validation import (
     dtmf_tones,
     identifier_model,
@@ -72,12 +76,22 @@ class CallEngine:
         self._connect_delay_s = connect_delay_s
         self._transfer_delay_s = transfer_delay_s  # the target "rings" this long
         self._lanes = SerialLanes()
+        self._hang_ups = ScheduledHangUps()
         self._media_running: set[str] = set()
         if isinstance(media_handler, MediaClient):
             media_handler.on_reestablished = self._media_reestablished
 
-    def offer(self, caller: str, callee: str, caller_display_name: str) -> OfferedCall:
-        """Announce a new incoming call: it can be answered with the returned context."""
+    def offer(
+        self,
+        caller: str,
+        callee: str,
+        caller_display_name: str,
+        *,
+        script: StreamScript | None = None,
+        hang_up_after_s: float | None = None,
+    ) -> OfferedCall:
+        """Announce a new incoming call: it can be answered with the returned context. Once
+        answered, its caller says `script` and hangs up after `hang_up_after_s`."""
         offer = OfferedCall(
             incoming_call_context=payloads.new_incoming_call_context(),
             server_call_id=payloads.new_server_call_id(),
@@ -85,6 +99,8 @@ class CallEngine:
             caller=caller,
             callee=callee,
             caller_display_name=caller_display_name,
+            caller_script=script,
+            hang_up_after_s=hang_up_after_s,
         )
         self.offers[offer.incoming_call_context] = offer
         return offer
@@ -114,10 +130,17 @@ class CallEngine:
             answer_body=dict(body),
             direction="inbound",
             caller_display_name=offer.caller_display_name,
+            caller_script=offer.caller_script,
         )
         offer.answered_call_id = call.call_connection_id
         self.calls[call.call_connection_id] = call
         self._lanes.submit(call.call_connection_id, lambda: self._connected(call))
+        if offer.hang_up_after_s is not None:
+            self._hang_ups.schedule(
+                call.call_connection_id,
+                offer.hang_up_after_s,
+                lambda: self.remote_hang_up(call.call_connection_id),
+            )
         return call
 
     def create(self, body: Mapping[str, Any]) -> EmulatedCall:
@@ -226,6 +249,7 @@ class CallEngine:
 
     async def aclose(self) -> None:
         """Cancel pending side effects and close any media stream still open."""
+        await self._hang_ups.aclose()
         await self._lanes.aclose()
         running = [self.calls[call_id] for call_id in self._media_running]
         self._media_running.clear()
@@ -240,6 +264,7 @@ class CallEngine:
 
     def _disconnect(self, call: EmulatedCall) -> None:
         call.state = "disconnected"
+        self._hang_ups.cancel(call.call_connection_id)
         self._lanes.submit(call.call_connection_id, lambda: self._disconnected(call))
 
     def _send(self, call: EmulatedCall, event: dict[str, Any], url: str | None = None) -> None:

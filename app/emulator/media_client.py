@@ -10,6 +10,11 @@ Like ACS, a stream whose socket ends without a close frame (a reset, 1006) is re
 a new socket to the transport URL, AudioMetadata again, and `on_reestablished` is told (the
 emulator sends MediaStreamingStarted with `streamConnectionReestablished`). `drop` aborts the
 TCP connection to test it.
+
+`MediaClient` streams each call as its answer (or create) asked, like ACS: DtmfData only with
+`enableDtmfTones`, the service's audio and StopAudio ignored without `enableBidirectional`,
+and with `audioChannelType` unmixed one AudioData per remote participant, each with its
+`participantRawID` (mixed: one, with none).
 """
 
 from __future__ import annotations
@@ -19,45 +24,40 @@ import base64
 import contextlib
 import json
 import time
-import wave
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
-import numpy as np
-import soxr
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake
 
+from app.emulator import payloads
+from app.emulator.caller_script import (
+    FRAME_MS,
+    StreamScript,
+    bundled_speech,
+    live_ticks,
+    script_ticks,
+    tone,
+)
 from app.emulator.live_caller import Heard, LiveCaller
 from app.emulator.media_handler import TokenSource
 from app.emulator.records import EmulatedCall
 
-FRAME_MS = 20
+# The script and its sounds moved to caller_script; importing them from here still works.
+__all__ = [
+    "FRAME_MS",
+    "MediaClient",
+    "MediaStream",
+    "Received",
+    "StreamScript",
+    "bundled_speech",
+    "tone",
+]
 ABNORMAL_CLOSE = 1006
 REESTABLISH_ATTEMPTS = 3
 REESTABLISH_DELAY_S = 0.1
-
-
-def bundled_speech(sample_rate: int = 16000) -> bytes:
-    """The project's short speech recording as PCM16 mono at `sample_rate`."""
-    path = resources.files("app").joinpath("assets/caller-16k.wav")
-    with path.open("rb") as raw, wave.open(raw) as wav:
-        pcm = wav.readframes(wav.getnframes())
-        rate = wav.getframerate()
-    if rate == sample_rate:
-        return bytes(pcm)
-    samples = np.frombuffer(pcm, dtype="<i2")
-    out = soxr.resample(samples, rate, sample_rate)
-    return np.asarray(out, dtype="<i2").tobytes()
-
-
-def tone(sample_rate: int, seconds: float, freq: float = 440.0, amplitude: float = 0.3) -> bytes:
-    """A sine tone as PCM16 mono."""
-    t = np.arange(int(sample_rate * seconds)) / sample_rate
-    return (np.sin(2 * np.pi * freq * t) * amplitude * 32767).astype("<i2").tobytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +68,6 @@ class Received:
     at: float
     pcm: bytes = b""
     connection: int = 0  # which socket of the stream it came on (0: the first)
-
-
-@dataclass
-class StreamScript:
-    """What the far end sends."""
-
-    audio: bytes | None = None  # PCM at the stream's rate; None: the bundled speech
-    loop: bool = True
-    participants: Sequence[str | None] = (None,)
-    dtmf: Sequence[tuple[int, str]] = ()  # (frame index, digit)
-    injected: Sequence[tuple[int, str | bytes]] = ()  # (frame index, raw message): bad frames
-    max_frames: int | None = None
-    silent_after_audio: bool = False
 
 
 @dataclass
@@ -101,6 +88,9 @@ class MediaStream:
     live: LiveCaller | None = None  # instead of the script: a person speaking
     reestablish: bool = False  # reconnect after an abnormal close, as ACS does
     on_reestablished: Callable[[], None] | None = None
+    dtmf_enabled: bool = True  # send the script's DtmfData (ACS: only with enableDtmfTones)
+    bidirectional: bool = True  # take the service's audio (ACS: only with enableBidirectional)
+    ignored: int = 0  # AudioData and StopAudio from the service dropped: not bidirectional
     connections: int = 0  # sockets opened so far
     close_codes: list[int] = field(default_factory=list)  # how each socket ended
     _closing: bool = False
@@ -183,9 +173,9 @@ class MediaStream:
     async def _send_loop(self, socket: ClientConnection) -> None:
         size = self.frame_bytes
         if self.live is not None:
-            ticks = _live_ticks(self.live, self.sample_rate, size)
+            ticks = live_ticks(self.live, self.sample_rate, size)
         else:
-            ticks = _script_ticks(self.script, self.sample_rate, size)
+            ticks = script_ticks(self.script, self.sample_rate, size)
         await socket.send(
             json.dumps(
                 {
@@ -206,8 +196,8 @@ class MediaStream:
         for index, tick in enumerate(ticks, start=1):
             for raw in tick.raw:
                 await socket.send(raw)
-            for tone in tick.dtmf:
-                await socket.send(json.dumps({"kind": "DtmfData", "dtmfData": {"data": tone}}))
+            for digit in tick.dtmf if self.dtmf_enabled else ():
+                await socket.send(json.dumps({"kind": "DtmfData", "dtmfData": {"data": digit}}))
             data = base64.b64encode(tick.pcm).decode()
             stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             if keep_times:
@@ -266,8 +256,12 @@ class MediaStream:
             decoded = json.loads(message)
         except (ValueError, RecursionError):  # RecursionError: a service sending `[[[[...`
             return
+        if not isinstance(decoded, dict):
+            return
         kind = decoded.get("Kind", decoded.get("kind"))
-        if kind == "StopAudio":
+        if kind in ("StopAudio", "AudioData") and not self.bidirectional:
+            self.ignored += 1  # ACS plays nothing into a call that did not enable it
+        elif kind == "StopAudio":
             self._heard(Received("stop", now, connection=connection))
         elif kind == "AudioData":
             body = decoded.get("AudioData") or decoded.get("audioData") or {}
@@ -287,52 +281,6 @@ class MediaStream:
             self.live.hear(Heard("stop"))
         else:
             self.live.hear(Heard("audio", received.pcm))
-
-
-@dataclass(frozen=True, slots=True)
-class _Tick:
-    """What goes on the socket in one 20 ms tick, in order: raw messages, DTMF, audio."""
-
-    pcm: bytes
-    silent: bool
-    dtmf: Sequence[str] = ()
-    raw: Sequence[str | bytes] = ()
-
-
-def _script_ticks(script: StreamScript, sample_rate: int, size: int) -> Iterator[_Tick]:
-    # Prepared now, before the first tick's time is taken: loading the speech takes a while.
-    audio = script.audio if script.audio is not None else bundled_speech(sample_rate)
-    frames = [audio[i : i + size] for i in range(0, len(audio) - size + 1, size)] or [bytes(size)]
-    injected: dict[int, list[str | bytes]] = {}
-    for at, raw in script.injected:
-        injected.setdefault(at, []).append(raw)
-    return _scripted(script, frames, dict(script.dtmf), injected, size)
-
-
-def _scripted(
-    script: StreamScript,
-    frames: list[bytes],
-    dtmf: dict[int, str],
-    injected: dict[int, list[str | bytes]],
-    size: int,
-) -> Iterator[_Tick]:
-    index = 0
-    while script.max_frames is None or index < script.max_frames:
-        if index >= len(frames) and not script.loop and not script.silent_after_audio:
-            return
-        silent = index >= len(frames) and not script.loop
-        pcm = bytes(size) if silent else frames[index % len(frames)]
-        tones = (dtmf[index],) if index in dtmf else ()
-        yield _Tick(pcm, silent, tones, injected.get(index, ()))
-        index += 1
-
-
-def _live_ticks(live: LiveCaller, sample_rate: int, size: int) -> Iterator[_Tick]:
-    silence = bytes(size)
-    while True:
-        said = live.frame(sample_rate, size)
-        pcm = said.pcm
-        yield _Tick(silence if pcm is None else pcm, pcm is None, tuple(said.dtmf))
 
 
 class MediaClient:
@@ -365,10 +313,13 @@ class MediaClient:
         url = options.get("transportUrl")
         if not isinstance(url, str):
             raise ValueError("the call has no media transport URL")
-        rate = 24000 if options.get("audioFormat") == "pcm24KMono" else 16000
-        script = self.script
-        if options.get("audioChannelType") == "unmixed" and list(script.participants) == [None]:
-            script = StreamScript(**{**script.__dict__, "participants": (call.caller or "caller",)})
+        rate = 24000 if _option(options, "audioFormat") == "pcm24kmono" else 16000
+        script = call.caller_script or self.script
+        unmixed = _option(options, "audioChannelType") == "unmixed"
+        if unmixed and list(script.participants) == [None]:
+            # Unmixed: one AudioData per participant the service hears, each with its raw id.
+            heard = tuple(p["rawId"] for p in _remote_parties(call)) or ("caller",)
+            script = StreamScript(**{**script.__dict__, "participants": heard})
         live = self._live.get(call.caller) if call.caller is not None else None
         stream = MediaStream(
             url,
@@ -380,6 +331,9 @@ class MediaClient:
             live=live,
             reestablish=True,
             on_reestablished=lambda: self._reestablished(call),
+            dtmf_enabled=options.get("enableDtmfTones") is True,
+            # ACS's default when the answer leaves it out: no outbound audio.
+            bidirectional=options.get("enableBidirectional") is True,
         )
         await stream.open()
         self.streams[call.call_connection_id] = stream
@@ -394,3 +348,16 @@ class MediaClient:
         stream = self.streams.pop(call.call_connection_id, None)
         if stream is not None:
             await stream.close()
+
+
+def _option(options: dict[str, Any], name: str) -> str:
+    """An enum of mediaStreamingOptions, lower case (ACS reads them case-insensitively)."""
+    value = options.get(name)
+    return value.lower() if isinstance(value, str) else ""
+
+
+def _remote_parties(call: EmulatedCall) -> list[dict[str, Any]]:
+    """Whom the service hears: the caller of an inbound call, the callees of an outbound one."""
+    parties = [call.source] if call.direction == "inbound" else call.targets
+    known = [payloads.with_raw_id(p) for p in parties if p is not None]
+    return [p for p in known if isinstance(p.get("rawId"), str) and p["rawId"]]

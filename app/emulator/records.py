@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # the media client imports these records
+    from app.emulator.caller_script import StreamScript
 
 # `transferring` lasts from an accepted transferToParticipant request to its outcome.
 CallState = Literal["connecting", "connected", "transferring", "disconnected"]
@@ -35,6 +38,7 @@ class EmulatedCall:
     participants_sequence: int = 0
     sent_tones: list[str] = field(default_factory=list)  # every tone sendDtmfTones accepted
     transfer_target: dict[str, Any] | None = None  # set once a transfer is accepted
+    caller_script: StreamScript | None = None  # what this call's caller says (else the client's)
 
     @property
     def is_disconnected(self) -> bool:
@@ -52,6 +56,8 @@ class OfferedCall:
     callee: str
     caller_display_name: str
     answered_call_id: str | None = None
+    caller_script: StreamScript | None = None  # what the caller says once answered
+    hang_up_after_s: float | None = None  # the caller hangs up this long after the answer
 
 
 @dataclass

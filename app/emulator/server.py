@@ -11,7 +11,7 @@ import socket
 import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 import aiohttp
 from aiohttp import web
@@ -41,6 +41,9 @@ from app.emulator.records import (
     WebhookValidation,
 )
 from app.emulator.rest import RestContext, build_app
+
+if TYPE_CHECKING:
+    from app.emulator.caller_script import StreamScript
 
 log = logging.getLogger(__name__)
 
@@ -213,10 +216,22 @@ class AcsEmulator:
         schema: Literal["eventgrid", "cloudevents"] = "eventgrid",
         deliveries: int = 1,
         headers: Mapping[str, str] | None = None,
+        script: StreamScript | None = None,
+        hang_up_after_s: float | None = None,
     ) -> IncomingCallDelivery:
-        """Offer a new call and deliver its IncomingCall event `deliveries` times."""
+        """Offer a new call and deliver its IncomingCall event `deliveries` times.
+
+        Once answered, the caller says `script` (else the media client's own) and hangs up
+        after `hang_up_after_s` seconds (else never by itself).
+        """
         engine, eventgrid = self._running()
-        offer = engine.offer(caller, callee or DEFAULT_CALLEE, caller_display_name)
+        offer = engine.offer(
+            caller,
+            callee or DEFAULT_CALLEE,
+            caller_display_name,
+            script=script,
+            hang_up_after_s=hang_up_after_s,
+        )
         event = payloads.incoming_call_event(
             offer, topic=TOPIC, cloudevents=schema == "cloudevents"
         )

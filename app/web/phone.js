@@ -13,7 +13,9 @@
     4404: "The softphone needs the embedded ACS emulator as the service's ACS.",
     4502: "The call could not be placed.",
   };
-  const STATUS = { calling: "Calling…", connected: "Connected", ended: "Ended" };
+  const STATUS = {
+    calling: "Calling…", connected: "Connected", ended: "Ended", unavailable: "No microphone",
+  };
 
   const $ = (id) => document.getElementById(id);
 
@@ -33,9 +35,10 @@
       panel.hidden = false;
       panel.dataset.state = state;
       setText(status, STATUS[state] || state);
-      status.dataset.tone = state === "connected" ? "ok" : state === "calling" ? "warn" : "idle";
+      const tones = { connected: "ok", calling: "warn", unavailable: "bad" };
+      status.dataset.tone = tones[state] || "idle";
       setText($("phone-detail"), detail || "");
-      const live = state !== "ended";
+      const live = state === "calling" || state === "connected";
       $("phone-hangup").disabled = !live;
       for (const key of $("phone-keypad").querySelectorAll("button")) key.disabled = state !== "connected";
       $("phone-call").disabled = live;
@@ -47,8 +50,25 @@
       setText($("phone-buffer"), `${value} ms`);
     }
 
+    // Browsers give the microphone (and audio worklets) to secure contexts only: https, or
+    // http on localhost / 127.0.0.1. Elsewhere `navigator.mediaDevices` is undefined.
+    function insecureContextHelp() {
+      const port = location.port || (location.protocol === "https:" ? "443" : "80");
+      const local = `http://127.0.0.1:${port}${location.pathname}`;
+      return `The microphone only works on a secure page, and ${location.origin} is plain http ` +
+        `on another machine. Open ${local} on the machine running the service, or tunnel to it ` +
+        `(ssh -L ${port}:127.0.0.1:${port} <that machine>, then open ${local} here), ` +
+        "or serve the console over https.";
+    }
+
     async function start() {
       if (call && !call.ended) return;
+      if (!window.isSecureContext || !navigator.mediaDevices || !window.AudioWorkletNode) {
+        panel.dataset.reason = "insecure-context";
+        show("unavailable", insecureContextHelp());
+        return;
+      }
+      delete panel.dataset.reason;
       let stream;
       try {
         stream = await navigator.mediaDevices.getUserMedia({
@@ -100,7 +120,7 @@
       };
       playback.port.onmessage = (event) => {
         const message = event.data;
-        if (message.type === "depth") showBuffer(message.ms);
+        if (message.type === "depth") { if (!current.ended) showBuffer(message.ms); }
         else if (message.type === "stopped") {
           current.stops += 1;
           panel.dataset.stops = String(current.stops);
@@ -155,6 +175,9 @@
       current.ended = true;
       current.stream.getTracks().forEach((track) => track.stop());
       current.context.close();
+      // Nothing plays any more: no buffer to show (a late depth report is ignored above).
+      panel.dataset.bufferMs = "0";
+      setText($("phone-buffer"), "—");
       const reason = current.endReason || CLOSE_REASONS[event.code] || event.reason || "The call ended.";
       show("ended", reason);
       if (CLOSE_REASONS[event.code]) hooks.toast(event.reason || reason, "bad");
