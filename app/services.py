@@ -16,6 +16,7 @@ from app.calls.operations import CallOperations
 from app.calls.store import CallStore
 from app.calls.store_factory import open_call_storage
 from app.calls.write_behind import StateWriter
+from app.media.failover import FailoverPolicy
 from app.media.live_sessions import MediaSessions
 from app.observability.console_feed import EventHub
 from app.observability.metrics import Metrics
@@ -41,6 +42,7 @@ class Services:
     operations: CallOperations  # the control API
     media: MediaSessions
     backend_factory: BackendFactory
+    failover: FailoverPolicy  # what a call with no working backend gets (BACKEND_FAILOVER)
     security: Security
     metrics: Metrics  # this app's Prometheus registry (GET /metrics)
     events: EventHub  # live call updates for the operator console (GET /api/events)
@@ -87,6 +89,7 @@ async def build_services(
         operations=CallOperations(store, control, storage.bus),
         media=media,
         backend_factory=backend_factory,
+        failover=FailoverPolicy.from_settings(settings),
         security=security,
         metrics=metrics,
         events=events,

@@ -10,6 +10,7 @@ from app.api.deps import get_ws_services
 from app.calls.call_actions import BackendCallActions
 from app.calls.call_bus import CallBusError
 from app.media.commands import media_commands
+from app.media.failover import Failover
 from app.media.live_sessions import TooManyCalls
 from app.media.session import CallIdentity, MediaSession
 from app.observability.logging import bind_call
@@ -60,6 +61,16 @@ async def media_socket(websocket: WebSocket) -> None:
         backend_factory=lambda: services.backend_factory(settings),
         actions=BackendCallActions(
             services.operations, call.call_connection_id, settings.transfer_targets, by="agent"
+        ),
+        failover=Failover(
+            services.failover,
+            call.call_connection_id,
+            store=services.store,
+            writer=services.writer,
+            actions=lambda by: BackendCallActions(
+                services.operations, call.call_connection_id, settings.transfer_targets, by=by
+            ),
+            metrics=services.metrics,
         ),
         metrics=SessionMetrics(services.metrics, settings.media_backend),
         events=services.events,

@@ -138,7 +138,13 @@ class BackendEvent:
     """Something a backend reports about the call (transcript, latency, error, ...).
 
     `kind` examples: "transcript" (data: role, text), "turn_latency" (data: ms),
-    "error" (data: message, fatal), "reconnect" (data: attempt).
+    "error" (data: message, fatal), "tool_call".
+
+    The backend's health, which the call's record shows and BACKEND_FAILOVER acts on, comes
+    from three kinds every backend reports: "connected" (data: backend) each time it is ready
+    to serve the call's audio (at once for a backend with nothing to connect to),
+    "reconnect" (data: backend, attempt, reason) each time it is unavailable (a failed first
+    connect included), and a fatal "error" (then `MediaOutput.end`) when it gives up.
     """
 
     kind: str

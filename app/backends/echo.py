@@ -7,7 +7,14 @@ import contextlib
 import time
 from collections import deque
 
-from app.backends.base import AudioIn, CallActions, CallContext, InboundEvent, MediaOutput
+from app.backends.base import (
+    AudioIn,
+    BackendEvent,
+    CallActions,
+    CallContext,
+    InboundEvent,
+    MediaOutput,
+)
 from app.settings import Settings
 
 
@@ -31,6 +38,7 @@ class EchoBackend:
         self._output = output
         if self._delay_s > 0:
             self._task = asyncio.create_task(self._play_delayed(output))
+        output.report(BackendEvent("connected", {"backend": "echo"}))
 
     async def receive(self, event: InboundEvent) -> None:
         if type(event) is not AudioIn or self._output is None:

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 from app.backends.base import (
     AudioIn,
+    BackendEvent,
     CallActions,
     CallContext,
     CallEventIn,
@@ -92,6 +93,7 @@ class RecorderBackend:
         self._call = call
         self._flush_threshold = int(call.stream.sample_rate * 2 * FLUSH_BYTES_SECONDS)
         await asyncio.to_thread(self._directory.mkdir, parents=True, exist_ok=True)
+        output.report(BackendEvent("connected", {"backend": "recorder"}))
 
     async def receive(self, event: InboundEvent) -> None:
         if type(event) is AudioIn:

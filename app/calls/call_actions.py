@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from app.backends.base import ActionAccepted, ActionFailed
 from app.calls.control import CallControlError
+from app.calls.models import EndedBy
 from app.calls.operations import CallOperations
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ class BackendCallActions:
         *,
         by: str,
     ) -> None:
+        # `by`: "agent" (a backend's, and so a model's, actions) or "failover" (the bridge's own).
+        EndedBy(by)
         self._operations = operations
         self._call_id = call_connection_id
         self._targets = dict(transfer_targets)
@@ -35,7 +38,7 @@ class BackendCallActions:
 
     async def hang_up(self) -> ActionAccepted:
         try:
-            await self._operations.hang_up(self._call_id, for_everyone=True)
+            await self._operations.hang_up(self._call_id, for_everyone=True, by=EndedBy(self._by))
         except CallControlError as exc:
             raise ActionFailed(exc.code, str(exc)) from exc
         return ActionAccepted("hang_up", "hang_up")

@@ -88,7 +88,7 @@ class TranscriptEntry(BaseModel):
 class CallAction(BaseModel):
     """One call action (transfer, DTMF) asked of ACS, and how it turned out."""
 
-    kind: str  # "transfer" | "send_dtmf"
+    kind: str  # "transfer" | "send_dtmf" | "hang_up"
     operation_context: str
     detail: str | None = None  # the target's name or the tones
     requested_by: str = "api"  # "api" or the backend that asked ("agent")
@@ -106,6 +106,36 @@ class ToolCall(BaseModel):
     result: str  # what went back to the model (trimmed)
     duration_ms: float
     time: datetime
+
+
+class BackendState(StrEnum):
+    CONNECTING = "connecting"
+    READY = "ready"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class BackendHealth(BaseModel):
+    """The call's backend as the media session last saw it; changes are written within a
+    second, never per frame."""
+
+    name: str
+    state: BackendState = BackendState.CONNECTING
+    detail: str | None = None  # why it is reconnecting or failed
+    attempts: int = 0  # connection attempts that failed so far
+    since: datetime = Field(default_factory=utcnow)  # when it entered `state`
+
+
+class EndedBy(StrEnum):
+    """Who ended the call."""
+
+    CALLER = "caller"  # the other party hung up (a CallDisconnected the bridge did not cause)
+    AGENT = "agent"  # a tool or a backend action (hang-up, a completed transfer)
+    API = "api"  # the control API
+    FAILOVER = "failover"  # the call had no working backend (BACKEND_FAILOVER)
+    SHUTDOWN = "shutdown"  # this instance stopped with the call still on it
+    ACS = "acs"  # ACS ended it with a failure code
 
 
 MAX_ACTIONS = 50
@@ -129,6 +159,11 @@ class CallRecord(BaseModel):
     media_failure: MediaFailure | None = None
     media: MediaConnection = Field(default_factory=MediaConnection)
     disconnect_reason: str | None = None
+    backend: BackendHealth | None = None
+    ended_by: EndedBy | None = None
+    # The cause of an ending the bridge asked for (a hang-up, an accepted transfer): it becomes
+    # `ended_by` when ACS's CallDisconnected follows.
+    end_requested_by: EndedBy | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     connected_at: datetime | None = None

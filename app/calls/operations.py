@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from app.calls import record_changes
 from app.calls.call_bus import CallBus
 from app.calls.control import CallControl, CallControlError, MediaOptions
-from app.calls.models import CallAction, CallRecord, ConnectionState, Direction, MediaState
+from app.calls.models import (
+    CallAction,
+    CallRecord,
+    ConnectionState,
+    Direction,
+    EndedBy,
+    MediaState,
+)
 from app.calls.store import CallStore
 from app.calls.targets import identifier_for_raw_id, parse_target, parse_tones
 
@@ -104,13 +111,22 @@ class CallOperations:
             )
         return await self._media_request(record, MediaState.STOPPING)
 
-    async def hang_up(self, call_connection_id: str, *, for_everyone: bool) -> CallRecord:
-        """Ask ACS to hang up (for everyone, or only the bridge) and record the request."""
+    async def hang_up(
+        self, call_connection_id: str, *, for_everyone: bool, by: EndedBy = EndedBy.API
+    ) -> CallRecord:
+        """Ask ACS to hang up (for everyone, or only the bridge) and record the request; `by`
+        is who the call's `ended_by` names once ACS reports it disconnected."""
         record = await self.get(call_connection_id)
         if record.connection_state is ConnectionState.DISCONNECTED:
             raise ActionRefused("call_ended", "the call has already ended")
-        await self._control.hang_up(call_connection_id, for_everyone=for_everyone)
-        updated = await self._store.update(call_connection_id, record_changes.hang_up_requested())
+        # The cause is on the record before ACS is asked: its CallDisconnected may come first.
+        await self._store.update(call_connection_id, record_changes.end_cause(by))
+        try:
+            await self._control.hang_up(call_connection_id, for_everyone=for_everyone)
+        except BaseException:
+            await self._store.update(call_connection_id, record_changes.end_cause(None, by))
+            raise
+        updated = await self._store.update(call_connection_id, record_changes.hang_up_requested(by))
         return updated or record
 
     async def transfer(

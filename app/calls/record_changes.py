@@ -10,27 +10,24 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TypeVar
 
 from app.calls.deliveries import CallbackEvent, IncomingCall
 from app.calls.models import (
     MAX_ACTIONS,
-    MAX_RECENT_EVENTS,
-    MAX_TOOL_CALLS,
-    MAX_TRANSCRIPT_ENTRIES,
     CallAction,
     CallRecord,
     ConnectionState,
     Direction,
+    EndedBy,
     MediaFailure,
     MediaState,
     utcnow,
 )
+from app.calls.record_merge import RANK
 from app.calls.store import Mutation
 
 log = logging.getLogger(__name__)
 
-_Item = TypeVar("_Item")
 
 _MEDIA_EVENTS = {
     "MediaStreamingStarted": MediaState.ACTIVE,
@@ -44,12 +41,6 @@ _MEDIA_STATUS = {
     "unspecifiederror": MediaState.FAILED,
 }
 _ENDING_EVENTS = {"CallDisconnected", "AnswerFailed", "CreateCallFailed"}
-_RANK = {
-    ConnectionState.CONNECTING: 0,
-    ConnectionState.CONNECTED: 1,
-    ConnectionState.DISCONNECTING: 2,
-    ConnectionState.DISCONNECTED: 3,
-}
 KNOWN_EVENTS = {
     "CallConnected",
     "ParticipantsUpdated",
@@ -153,15 +144,43 @@ def media_request_failed(previous: MediaState, reason: str) -> Mutation:
     return mutate
 
 
-def hang_up_requested() -> Mutation:
-    """We asked ACS to hang up."""
+def hang_up_requested(by: EndedBy = EndedBy.API) -> Mutation:
+    """We asked ACS to hang up; `by` becomes `ended_by` when CallDisconnected follows."""
 
     def mutate(current: CallRecord | None) -> CallRecord | None:
         if current is None or current.connection_state is ConnectionState.DISCONNECTED:
             return None
+        action = CallAction(
+            kind="hang_up",
+            operation_context=f"hang_up-{current.call_connection_id}",
+            requested_by=by.value,
+            outcome="accepted",
+        )
         return current.model_copy(
-            update={"connection_state": ConnectionState.DISCONNECTING}
-        ).with_event("HangUpRequested")
+            update={
+                "connection_state": ConnectionState.DISCONNECTING,
+                # The first cause asked for wins: a failover's hang-up stays the failover's.
+                "end_requested_by": current.end_requested_by or by,
+                "actions": [*current.actions, action][-MAX_ACTIONS:],
+            }
+        ).with_event("HangUpRequested", detail=f"by {by.value}")
+
+    return mutate
+
+
+def end_cause(by: EndedBy | None, replacing: EndedBy | None = None) -> Mutation:
+    """Note who is about to end the call (`by`), or take back `replacing` (the request failed)."""
+
+    def mutate(current: CallRecord | None) -> CallRecord | None:
+        if current is None or current.connection_state is ConnectionState.DISCONNECTED:
+            return None
+        if by is None:
+            if current.end_requested_by is not replacing:
+                return None
+            return current.model_copy(update={"end_requested_by": None})
+        if current.end_requested_by is not None:
+            return None  # the first cause asked for wins
+        return current.model_copy(update={"end_requested_by": by})
 
     return mutate
 
@@ -194,13 +213,26 @@ def _with_action_outcome(record: CallRecord, event: CallbackEvent) -> CallRecord
     outcome = ACTION_OUTCOMES.get(event.name)
     if outcome is None or not event.operation_context:
         return record
-    actions = [
-        a.model_copy(update={"outcome": outcome, "outcome_detail": _result_text(event)})
-        if a.operation_context == event.operation_context
-        else a
-        for a in record.actions
-    ]
-    return record.model_copy(update={"actions": actions})
+    updates: dict[str, object] = {}
+    actions = []
+    for action in record.actions:
+        if action.operation_context == event.operation_context:
+            action = action.model_copy(
+                update={"outcome": outcome, "outcome_detail": _result_text(event)}
+            )
+            if event.name == "CallTransferAccepted" and record.end_requested_by is None:
+                # The transferred party leaves the bridge's leg: its end is the requester's.
+                updates["end_requested_by"] = _cause(action.requested_by)
+        actions.append(action)
+    updates["actions"] = actions
+    return record.model_copy(update=updates)
+
+
+def _cause(requested_by: str) -> EndedBy:
+    try:
+        return EndedBy(requested_by)
+    except ValueError:
+        return EndedBy.AGENT  # a backend's own name: the agent asked
 
 
 def apply_callback(event: CallbackEvent) -> Mutation:
@@ -231,7 +263,7 @@ def apply_callback(event: CallbackEvent) -> Mutation:
 def _transition(record: CallRecord, event: CallbackEvent) -> dict[str, object]:
     now = event.time or utcnow()
     if event.name == "CallConnected":
-        if _RANK[record.connection_state] >= _RANK[ConnectionState.CONNECTED]:
+        if RANK[record.connection_state] >= RANK[ConnectionState.CONNECTED]:
             return {}
         return {"connection_state": ConnectionState.CONNECTED, "connected_at": now}
     if event.name in _ENDING_EVENTS:
@@ -243,6 +275,7 @@ def _transition(record: CallRecord, event: CallbackEvent) -> dict[str, object]:
             "disconnected_at": now,
             "disconnect_reason": _result_text(event) or event.name,
             "media_state": media,
+            "ended_by": record.ended_by or _ended_by(record, event),
         }
     media_state = _media_state(event)
     if media_state is None or _is_stale(record, event.time):
@@ -264,79 +297,15 @@ def _transition(record: CallRecord, event: CallbackEvent) -> dict[str, object]:
     return updates
 
 
-def restore_lost(current: CallRecord | None, last_known: CallRecord | None) -> CallRecord | None:
-    """The record to build on when the store may have lost it (a Redis restart without data).
-
-    `last_known` is a whole record as one instance last saw it stored. A `current` created after
-    it was rebuilt from partial data (a callback or a write that found no record): the two are
-    merged so that nothing moves backwards. Otherwise `current` is the same record, kept as is.
-    """
-    if last_known is None:
-        return current
-    if current is None:
-        return last_known
-    if current.created_at <= last_known.created_at:
-        return current
-    return merge_forward(current, last_known)
-
-
-def merge_forward(rebuilt: CallRecord, last_known: CallRecord) -> CallRecord:
-    """`rebuilt` (newer facts, partial) over `last_known` (older, whole), moving nothing back.
-
-    The connection state keeps the higher rank, media states the later media event; fields
-    the rebuilt record lacks come from `last_known`; lists are united; created_at is the older.
-    """
-    ahead = _RANK[rebuilt.connection_state] >= _RANK[last_known.connection_state]
-    state, other = (rebuilt, last_known) if ahead else (last_known, rebuilt)
-    media_newer = rebuilt.last_event_time is not None and (
-        last_known.last_event_time is None or rebuilt.last_event_time >= last_known.last_event_time
-    )
-    media_from = rebuilt if media_newer else last_known
-    placed = rebuilt.caller is not None or rebuilt.callee is not None
-    parties = rebuilt if placed else last_known
-    owned = rebuilt.media.connected or rebuilt.media.instance_id is not None
-    return rebuilt.model_copy(
-        update={
-            "server_call_id": rebuilt.server_call_id or last_known.server_call_id,
-            "correlation_id": rebuilt.correlation_id or last_known.correlation_id,
-            "direction": parties.direction,
-            "caller": parties.caller,
-            "caller_display_name": parties.caller_display_name,
-            "callee": parties.callee,
-            "connection_state": state.connection_state,
-            "connected_at": state.connected_at or other.connected_at,
-            "disconnected_at": state.disconnected_at or other.disconnected_at,
-            "disconnect_reason": state.disconnect_reason or other.disconnect_reason,
-            "media_state": media_from.media_state,
-            "media_failure": media_from.media_failure,
-            "last_event_time": media_from.last_event_time,
-            "media": rebuilt.media if owned else last_known.media,
-            "created_at": min(rebuilt.created_at, last_known.created_at),
-            "updated_at": max(rebuilt.updated_at, last_known.updated_at),
-            "recent_events": _united(last_known.recent_events, rebuilt.recent_events)[
-                -MAX_RECENT_EVENTS:
-            ],
-            "transcript": sorted(
-                _united(last_known.transcript, rebuilt.transcript), key=lambda e: e.time
-            )[-MAX_TRANSCRIPT_ENTRIES:],
-            "actions": _united_actions(last_known.actions, rebuilt.actions)[-MAX_ACTIONS:],
-            "tool_calls": sorted(
-                _united(last_known.tool_calls, rebuilt.tool_calls), key=lambda c: c.time
-            )[-MAX_TOOL_CALLS:],
-            "metrics": {**last_known.metrics, **rebuilt.metrics},
-        }
-    )
-
-
-def _united(older: list[_Item], newer: list[_Item]) -> list[_Item]:
-    return [*older, *(item for item in newer if item not in older)]
-
-
-def _united_actions(older: list[CallAction], newer: list[CallAction]) -> list[CallAction]:
-    # The same action (by operation context) in both: the rebuilt record knows its later outcome.
-    by_context = {a.operation_context: a for a in newer}
-    kept = [by_context.pop(a.operation_context, a) for a in older]
-    return [*kept, *by_context.values()]
+def _ended_by(record: CallRecord, event: CallbackEvent) -> EndedBy:
+    if record.end_requested_by is not None:
+        return record.end_requested_by
+    code = event.result.get("code")
+    if event.name == "CallDisconnected" and (
+        code is None or (isinstance(code, int) and code < 300)
+    ):
+        return EndedBy.CALLER  # 200/7000 "The conversation has ended": the other party hung up
+    return EndedBy.ACS
 
 
 def _media_state(event: CallbackEvent) -> MediaState | None:

@@ -35,7 +35,14 @@ class SessionEnd:
 
     reason: str
     close_code: int | None
+    # The peer went without a close of its own (a TCP reset: 1006): ACS re-establishes such a
+    # stream, so the call's backend is parked for it.
+    dropped: bool = False
 
+
+# Close codes of a peer that ended the stream on purpose. Not 1005: uvicorn reports a lost
+# connection (a TCP reset) as 1005 once the handshake is done, other servers as 1006.
+_CLOSED_BY_PEER = frozenset({1000, 1001})
 
 # The server closed on a text frame that was not UTF-8 before the app saw it.
 INVALID_UTF8 = SessionEnd("invalid UTF-8 in a text frame", None)
@@ -112,7 +119,9 @@ class InboundStream:
             code = message.get("code")
             if code == 1007:
                 self._close(INVALID_UTF8)
-            self._close(SessionEnd("ACS closed the media socket", None))
+            if code in _CLOSED_BY_PEER:
+                self._close(SessionEnd("ACS closed the media socket", None))
+            self._close(SessionEnd(f"the media socket dropped ({code})", None, dropped=True))
         if len(message.get("bytes") or b"") > self.limit:
             self._close(SessionEnd("message too big", TOO_BIG))
         return self._skip("binary frame")

@@ -70,6 +70,6 @@ class MediaSessions:
         """End every session and wait (bounded) for them to finish."""
         self._closing = True
         for session in list(self._sessions.values()):
-            session.end("server shutting down", 1001)
+            session.shut_down()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), SHUTDOWN_GRACE_S)

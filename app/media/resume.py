@@ -8,8 +8,11 @@ through whichever socket's `SessionOutput` is attached:
     socket 1: MediaSession --attach--> CallOutput <--play-- Backend
     socket 2: MediaSession --attach--/                (same backend, same conversation)
 
-`resumable` reads the call's record: a stream whose media was stopped (a stop request,
-MediaStreamingStopped or Failed) or whose call is ending is never parked.
+Only a stream that dropped abnormally (a TCP reset, 1006) is parked, and `resumable` reads the
+call's record: a stream whose media was stopped (a stop request, MediaStreamingStopped or
+Failed) or whose call is ending is never parked. Media the record does not show as on yet
+(MediaStreamingStarted not folded in) does not stop it: the socket's own AudioMetadata and
+AudioData proved the media was on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from app.backends.base import Backend, BackendEvent, CallEventIn, InboundEvent, StreamFormat
 from app.calls.models import CallRecord, ConnectionState, MediaState
+from app.media.backend_health import HealthTracker
 from app.media.feed import BackendFeed
 from app.media.inbound_queue import DropOldestQueue
 from app.media.output import SessionOutput
@@ -29,15 +33,16 @@ from app.media.stats import MediaStats
 STREAM_INTERRUPTED = CallEventIn(name="MediaStreamInterrupted")
 STREAM_RESUMED = CallEventIn(name="MediaStreamResumed")
 
-_STREAMING = (MediaState.ACTIVE, MediaState.STARTING)
+_STOPPED = (MediaState.STOPPING, MediaState.STOPPED, MediaState.FAILED)
 _CALL_UP = (ConnectionState.CONNECTING, ConnectionState.CONNECTED)
 
 
 def resumable(record: CallRecord | None) -> bool:
-    """Whether ACS may re-establish the call's stream: its media is on and the call is up."""
+    """Whether ACS may re-establish the call's stream: nothing stopped its media, the call is
+    up (the stream itself is the proof that media was on)."""
     return (
         record is not None
-        and record.media_state in _STREAMING
+        and record.media_state not in _STOPPED
         and record.connection_state in _CALL_UP
     )
 
@@ -102,6 +107,7 @@ class CallMedia:
     output: CallOutput | None = None
     opened: bool = False
     inbound_resamplers: dict[str | None, Resampler | None] = field(default_factory=dict)
+    health: HealthTracker | None = None  # the backend's, for the call's record and failover
     # The attached session's handler; the feed calls it only on a backend error.
     on_error: Callable[[Exception], None] = _no_error_handler
     feed: BackendFeed[InboundEvent] = field(init=False)

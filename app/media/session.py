@@ -29,34 +29,22 @@ MEDIA_RESUME_WINDOW_S, and a new socket of the call takes them over (`hand_over`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 from typing import NoReturn
 
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect
 
 from app.backends.base import (
     AudioIn,
-    Backend,
-    BackendError,
-    BackendEvent,
-    CallActions,
     CallContext,
-    CallEventIn,
     DtmfIn,
-    InboundEvent,
     StreamFormat,
     TranscriptIn,
 )
-from app.calls.store import CallStore, StoreUnavailable
-from app.calls.write_behind import StateWriter
+from app.calls.store import StoreUnavailable
 from app.media import session_record
-from app.media.asgi_channels import raw_channels
+from app.media.backend_health import HealthChange, HealthTracker
 from app.media.inbound import (
     INVALID_UTF8,
     InboundStream,
@@ -65,26 +53,18 @@ from app.media.inbound import (
     Skipped,
     StreamEnded,
 )
-from app.media.inbound_queue import DropOldestQueue
-from app.media.outbound_socket import OutboundSocket
 from app.media.output import SessionOutput
 from app.media.pacing import OutboundPacer
 from app.media.protocol import AudioMetadata
 from app.media.resample import resampler
 from app.media.resume import (
-    STREAM_INTERRUPTED,
     STREAM_RESUMED,
     CallMedia,
     CallOutput,
-    media_stopped,
-    resumable,
 )
-from app.media.stats import MediaStats
-from app.media.watchdog import Watchdog
-from app.observability.console_feed import EventHub
-from app.observability.levels import LevelMeter
-from app.observability.metrics import SessionMetrics
-from app.settings import Settings
+from app.media.session_base import CallIdentity, SessionEnded, SessionState, SocketMedia, first_end
+from app.media.session_health import SessionHealth
+from app.media.session_parking import SessionParking
 
 log = logging.getLogger(__name__)
 
@@ -92,136 +72,26 @@ METRICS_FLUSH_INTERVAL_S = 1.0
 STATE_FLUSH_INTERVAL_S = 2.0
 BACKEND_CLOSE_TIMEOUT_S = 5.0
 BACKEND_FAILED = 1011
+SHUTTING_DOWN = 1001
+SHUTDOWN_ACTION_TIMEOUT_S = 2.0  # the drain deadline is near: a hang-up must not hold it up
 HANDOVER_TIMEOUT_S = 5.0  # how long a new socket waits for the old one to let go
 PARK_CHECK_INTERVAL_S = 0.25  # how often a parked call's record is read (media stopped?)
 REPLACED = "replaced by a new media socket"
 
 
-class SessionState(Enum):
-    RUNNING = "running"
-    PARKED = "parked"
-    HANDED_OVER = "handed_over"
-    ENDED = "ended"
+_GOOD_NEWS = ("BackendConnected", "BackendRecovered")
 
 
-@dataclass(frozen=True, slots=True)
-class CallIdentity:
-    """Which call a media socket belongs to, from its upgrade request."""
-
-    call_connection_id: str
-    correlation_id: str | None
+__all__ = ["CallIdentity", "MediaSession", "SessionState"]
 
 
-@dataclass(slots=True)
-class _Media:
-    """What exists once AudioMetadata has announced the stream (this socket's side)."""
-
-    stream: StreamFormat
-    call: CallMedia
-    pacer: OutboundPacer
-    output: SessionOutput
-    frames_out_before: int  # sent by the call's earlier sockets
-
-
-class _Ended(Exception):
-    def __init__(self, end: SessionEnd) -> None:
-        super().__init__(end.reason)
-        self.end = end
-
-
-class MediaSession:
+class MediaSession(SessionParking, SessionHealth):
     """Relays one ACS media WebSocket to one backend."""
 
-    def __init__(
-        self,
-        websocket: WebSocket,
-        call: CallIdentity,
-        *,
-        settings: Settings,
-        store: CallStore,
-        writer: StateWriter,
-        backend_factory: Callable[[], Backend],
-        actions: CallActions,
-        metrics: SessionMetrics,
-        events: EventHub,
-        previous: MediaSession | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.call = call
-        self.state = SessionState.RUNNING
-        self.stats = MediaStats()
-        self._ws = websocket
-        self._receive, send = raw_channels(websocket)
-        self._socket = OutboundSocket(send)
-        self._settings = settings
-        self._store = store
-        # State writes go through the writer: they never block or fail the media path, even
-        # while a shared store is unreachable (retried, they converge later).
-        self._writer = writer
-        self._metrics = metrics
-        self._events = events
-        self._level = LevelMeter()
-        self._backend_factory = backend_factory
-        self._actions = actions
-        self._clock = clock
-        self._inbound = InboundStream(settings.media_max_message_bytes, self.stats)
-        self._queue: DropOldestQueue[InboundEvent] = DropOldestQueue(
-            settings.media_inbound_queue_frames
-        )
-        self._previous = previous  # the call's earlier socket, whose backend this one takes over
-        self._call: CallMedia | None = None
-        self._claimed = False  # a newer socket of the call asked for the backend
-        self._handover: asyncio.Future[CallMedia | None] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._end_requested: SessionEnd | None = None
-        self._wakeup = asyncio.Event()
-        self._last_inbound = clock()
-        self._watchdog = Watchdog(
-            idle_s=settings.media_idle_timeout_s,
-            max_s=settings.max_call_duration_s,
-            clock=clock,
-            last_inbound=lambda: self._last_inbound,
-        )
-        self._media: _Media | None = None
-        self._task_group: asyncio.TaskGroup | None = None
-        self._next_metrics = self._next_state = 0.0
-        self._known = session_record.LastKnownRecord()  # the whole record, if the store loses it
-        self._resets_seen = writer.resets
-        self._lines_seen = 0
-
-    @property
-    def output(self) -> SessionOutput | None:
-        """The outbound side, once AudioMetadata has arrived."""
-        return self._media.output if self._media is not None else None
-
-    def tell(self, event: CallEventIn) -> bool:
-        """Pass a call event to the backend, in order with its audio; False before it exists."""
-        if self._call is None or self.state is not SessionState.RUNNING:
-            return False
-        self._call.feed.deliver(event)
-        return True
-
-    def end(self, reason: str, close_code: int = 1000) -> None:
-        """Ask the session to end (from the backend, the registry or a control action)."""
-        end = SessionEnd(reason, close_code)
-        if self._end_requested is None:
-            self._end_requested = end
-        self._watchdog.request_end(end)
-        self._wakeup.set()
-
-    def hand_over(self) -> asyncio.Future[CallMedia | None]:
-        """A newer socket of the call claims the backend: this session lets go of it (ending
-        its own socket if still open); the future gives it, or None when there is none to take."""
-        if self._claimed or self.state is SessionState.HANDED_OVER:
-            done: asyncio.Future[CallMedia | None] = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-            return done
-        self._claimed = True
-        if self.state is SessionState.RUNNING:
-            self.end(REPLACED, 1000)
-        self._wakeup.set()
-        return self._handover
+    def shut_down(self) -> None:
+        """This instance stops: end the session, and the call with it (no dead air)."""
+        self._shutting_down = True
+        self.end("server shutting down", SHUTTING_DOWN)
 
     async def run(self) -> SessionEnd:
         """Serve the socket until it ends; returns why."""
@@ -247,8 +117,8 @@ class MediaSession:
                 self._task_group = group
                 group.create_task(self._read())
                 group.create_task(self._watch())
-        except* _Ended as ended:
-            end = _first_end(ended)
+        except* SessionEnded as ended:
+            end = first_end(ended)
         finally:
             end = await self._finish(end)
         if self.state is SessionState.HANDED_OVER:
@@ -267,16 +137,6 @@ class MediaSession:
         )
         return end
 
-    async def _take_over(self) -> CallMedia | None:
-        previous, self._previous = self._previous, None
-        if previous is None:
-            return None
-        try:
-            return await asyncio.wait_for(previous.hand_over(), HANDOVER_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("the call's earlier media socket did not let go", extra=self._log_extra())
-            return None
-
     async def _finish(self, end: SessionEnd) -> SessionEnd:
         """Park the call's backend for a new socket, or close it; write how the session ended."""
         call = self._call
@@ -287,8 +147,10 @@ class MediaSession:
             if call is not None:
                 call.feed.close()
             await self._close_backend()
+            end = await self._no_dead_air(end)
             await self._close_socket(end)
         if self.state is not SessionState.HANDED_OVER:
+            self._health_closed()
             self._sync_stats()
             self.state = SessionState.ENDED
             self._writer.submit(
@@ -302,90 +164,8 @@ class MediaSession:
         self._metrics.ended(self.stats)
         return end
 
-    async def _parkable(self, end: SessionEnd, call: CallMedia) -> bool:
-        """Whether ACS may bring the stream back: the peer went without the media stopping."""
-        if not call.opened:
-            return False
-        if self._claimed:
-            return True
-        window = self._settings.media_resume_window_s
-        if window <= 0 or self._end_requested is not None:
-            return False
-        if end.close_code is not None or end is INVALID_UTF8:
-            return False  # the app ended it: idle, duration cap, backend failure, too big
-        try:
-            record = await self._store.get(self.call.call_connection_id)
-        except StoreUnavailable:
-            return True  # unknown: the window bounds the wait
-        return resumable(record)
-
-    async def _park(self, call: CallMedia, end: SessionEnd) -> SessionEnd:
-        """Keep the backend until a new socket takes it, or the window ends; returns why."""
-        self._sync_stats()
-        assert call.output is not None  # opened
-        call.output.stop_audio()  # what the caller had not heard is dropped, not replayed later
-        # The conversation so far goes to the shared state now: if the stream comes back on
-        # another instance, its new backend starts from it.
-        self._writer.submit(
-            self.call.call_connection_id,
-            session_record.media_progress(self.call, self.stats, self._known.record),
-            supersedes="media_progress",
-            on_stored=self._known.keep,
-        )
-        try:
-            call.feed.deliver(STREAM_INTERRUPTED)  # queued behind earlier events, if any
-        except _Ended as failed:
-            call.feed.close()
-            await self._close_backend()
-            return failed.end
-        self.state = SessionState.PARKED
-        try:
-            end = await self._await_new_socket(call, end)
-        except asyncio.CancelledError:
-            self.state = SessionState.ENDED
-            call.feed.close()
-            await self._close_backend()
-            raise
-        if self.state is SessionState.HANDED_OVER:
-            return end
-        self.state = SessionState.ENDED
-        call.feed.close()
-        await self._close_backend()
-        return end
-
-    async def _await_new_socket(self, call: CallMedia, end: SessionEnd) -> SessionEnd:
-        """Parked: hand the backend over when claimed; else why it ends (window, stop, end())."""
-        window = self._settings.media_resume_window_s
-        log.info("media socket gone, backend parked for %g s", window, extra=self._log_extra())
-        deadline = self._clock() + window
-        while True:
-            if self._claimed and not self._handover.cancelled():
-                self.state = SessionState.HANDED_OVER
-                self._handover.set_result(call)
-                return end
-            if self._end_requested is not None:
-                break
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                end = SessionEnd(f"media stream not re-established within {window:g} s", None)
-                break
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), min(remaining, PARK_CHECK_INTERVAL_S))
-            if not self._wakeup.is_set() and await self._media_stopped():
-                end = SessionEnd("media streaming stopped while the stream was away", None)
-                break
-        if self._end_requested is not None:
-            end = SessionEnd(self._end_requested.reason, None)
-        return end
-
-    async def _media_stopped(self) -> bool:
-        try:
-            return media_stopped(await self._store.get(self.call.call_connection_id))
-        except StoreUnavailable:
-            return False
-
     # --- reader: ACS -> backend --------------------------------------------------------------
+
     async def _read(self) -> None:
         receive, inbound = self._receive, self._inbound
         feed = (await self._read_metadata()).feed
@@ -425,7 +205,7 @@ class MediaSession:
                 "media socket closed with 1007: a text frame was not valid UTF-8",
                 extra=self._log_extra(),
             )
-        raise _Ended(ended.end) from None
+        raise SessionEnded(ended.end) from None
 
     def _to_backend_rate(self, frame: AudioIn) -> AudioIn:
         """Meter the frame for the console and resample it to the backend's rate."""
@@ -457,9 +237,15 @@ class MediaSession:
         try:
             backend = self._backend_factory()
         except Exception as exc:
+            tracker = HealthTracker(self._settings.media_backend, self._clock)
+            change = tracker.failed(f"could not be created: {exc}")
+            assert change is not None
+            self._health_changed(change)
             self._backend_failed(exc)
-            raise _Ended(SessionEnd("backend could not be created", BACKEND_FAILED)) from exc
+            raise SessionEnded(SessionEnd("backend could not be created", BACKEND_FAILED)) from exc
         self._call = call = CallMedia(backend, stream, self._queue, self.stats)
+        call.health = HealthTracker(self._settings.media_backend, self._clock)
+        self._health_changed(HealthChange(call.health.health, None))
         call.on_error = self._backend_failed
         media = self._attach(call, stream)
         # The backend is opened first; events that arrive meanwhile queue behind its open.
@@ -476,7 +262,7 @@ class MediaSession:
         log.info("media stream resumed with the call's backend", extra=self._log_extra())
         return call
 
-    def _attach(self, call: CallMedia, stream: StreamFormat) -> _Media:
+    def _attach(self, call: CallMedia, stream: StreamFormat) -> SocketMedia:
         """This socket's outbound side for the call's backend; its feeder runs in this session."""
         assert self._task_group is not None
         self._task_group.create_task(call.feed.run())
@@ -497,10 +283,10 @@ class MediaSession:
             call.output = CallOutput(output)
         else:
             call.output.attach(output)
-        self._media = media = _Media(stream, call, pacer, output, self.stats.frames_out)
+        self._media = media = SocketMedia(stream, call, pacer, output, self.stats.frames_out)
         return media
 
-    async def _open_backend(self, media: _Media, metadata: AudioMetadata) -> None:
+    async def _open_backend(self, media: SocketMedia, metadata: AudioMetadata) -> None:
         context = CallContext(
             call_connection_id=self.call.call_connection_id,
             correlation_id=self.call.correlation_id,
@@ -525,62 +311,21 @@ class MediaSession:
         assert self._task_group is not None
         self._task_group.create_task(self._send_paced(media.pacer))
 
-    def _backend_failed(self, exc: Exception) -> None:
-        """Count a backend failure; raises _Ended when it ends the media session.
+    # --- pacer and watchdog ------------------------------------------------------------------
 
-        Whatever a backend raises (a plug-in's bug included) lands here, never in the ASGI
-        server; cancellation is not an Exception and passes through.
-        """
-        self.stats.backend_errors += 1
-        if isinstance(exc, BackendError):
-            log.warning("backend error: %s", exc, extra=self._log_extra())
-            if exc.fatal:
-                raise _Ended(SessionEnd(f"backend failed: {exc}", BACKEND_FAILED)) from exc
-            return
-        # A backend bug or a broken resource (disk, network): end the media session cleanly
-        # (1011) rather than let the error escape; the ACS call itself stays up.
-        log.exception("backend raised %s", type(exc).__name__, extra=self._log_extra())
-        raise _Ended(SessionEnd(f"backend failed: {type(exc).__name__}", BACKEND_FAILED)) from exc
-
-    def _on_backend_event(self, event: BackendEvent) -> None:
-        self.stats.record_backend_event(event)
-        if event.kind == "error":
-            self.stats.backend_errors += 1
-            log.warning("backend reported: %s", dict(event.data), extra=self._log_extra())
-        elif event.kind == "reconnect":
-            self._metrics.backend_reconnected()
-        elif event.kind == "transcript":
-            log.info(
-                "transcript %s: %s",
-                event.data.get("role"),
-                event.data.get("text"),
-                extra=self._log_extra(),
-            )
-        elif event.kind == "tool_call":
-            data = event.data
-            outcome = str(data.get("outcome", "error"))
-            self._metrics.tool_called(str(data.get("tool", "unknown")), outcome)
-            log.info(
-                "tool call %s: %s in %s ms",
-                data.get("name"),
-                outcome,
-                data.get("duration_ms"),
-                extra=self._log_extra(),
-            )
-
-    # --- pacer: outbound frames -> ACS ---------------------------------------------------
     async def _send_paced(self, pacer: OutboundPacer) -> None:
         try:
             await pacer.run(self._socket.send)
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
-            raise _Ended(SessionEnd("media socket closed while sending", None)) from exc
+            closed = SessionEnd("media socket closed while sending", None, dropped=True)
+            raise SessionEnded(closed) from exc
 
-    # --- watchdog -----------------------------------------------------------------------------
     async def _watch(self) -> None:
-        raise _Ended(await self._watchdog.run(self._tick))
+        raise SessionEnded(await self._watchdog.run(self._tick))
 
     def _tick(self, now: float) -> None:
         self._sync_stats()
+        self._check_unavailable(now)
         if now >= self._next_metrics:
             self._next_metrics = now + METRICS_FLUSH_INTERVAL_S
             media = self._media
@@ -601,12 +346,8 @@ class MediaSession:
                 on_stored=self._known.keep,
             )
 
-    def _sync_stats(self) -> None:
-        media = self._media
-        if media is not None:
-            self.stats.frames_out = media.frames_out_before + media.pacer.frames_sent
-
     # --- logging of what the rules decided ------------------------------------------------------
+
     def _malformed(self, why: str) -> None:
         count = self.stats.malformed
         if count <= 10 or count % 500 == 0:
@@ -625,36 +366,3 @@ class MediaSession:
                 dropped,
                 extra=self._log_extra(),
             )
-
-    # --- teardown -------------------------------------------------------------------------------
-    async def _close_backend(self) -> None:
-        call = self._call
-        if call is None:
-            return
-        try:
-            await asyncio.wait_for(call.backend.close(), BACKEND_CLOSE_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("backend close timed out", extra=self._log_extra())
-        except Exception:
-            log.exception("backend close failed", extra=self._log_extra())
-
-    async def _close_socket(self, end: SessionEnd) -> None:
-        if end.close_code is None:
-            return
-        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
-            await self._ws.close(code=end.close_code, reason=end.reason[:120])
-
-    def _log_extra(self) -> dict[str, str | None]:
-        return {
-            "call_connection_id": self.call.call_connection_id,
-            "correlation_id": self.call.correlation_id,
-        }
-
-
-def _first_end(group: BaseExceptionGroup[_Ended]) -> SessionEnd:
-    for exc in group.exceptions:
-        if isinstance(exc, _Ended):
-            return exc.end
-        if isinstance(exc, BaseExceptionGroup):
-            return _first_end(exc)
-    return SessionEnd("ended", 1000)

@@ -13,11 +13,12 @@ from typing import Protocol
 from app.calls.models import (
     MAX_TOOL_CALLS,
     MAX_TRANSCRIPT_ENTRIES,
+    BackendHealth,
     CallRecord,
     MediaConnection,
     utcnow,
 )
-from app.calls.record_changes import restore_lost
+from app.calls.record_merge import restore_lost
 from app.calls.store import Mutation
 from app.media.stats import MediaStats
 
@@ -74,6 +75,23 @@ def media_disconnected(
         return record.model_copy(update={"media": media}).with_event(
             "MediaDisconnected", detail=reason
         )
+
+    return mutate
+
+
+def backend_health(
+    call: CallIds,
+    health: BackendHealth,
+    event: str | None,
+    detail: str | None,
+    last_known: CallRecord | None = None,
+) -> Mutation:
+    """The backend's health changed: the record's `backend`, and `event` in recent_events."""
+
+    def mutate(current: CallRecord | None) -> CallRecord:
+        record = restore_lost(current, last_known) or _fresh(call)
+        record = record.model_copy(update={"backend": health, "updated_at": utcnow()})
+        return record.with_event(event, detail=detail) if event is not None else record
 
     return mutate
 

@@ -91,6 +91,20 @@ class Metrics:
             namespace=ns,
             registry=r,
         )
+        self.backend_outages = Counter(
+            "backend_outages",
+            "Times a call's backend became unavailable or failed (BackendUnavailable/Failed)",
+            ["backend"],
+            namespace=ns,
+            registry=r,
+        )
+        self.failovers = Counter(
+            "failovers",
+            "Calls with no working backend handed to BACKEND_FAILOVER, by action and outcome",
+            ["action", "outcome"],
+            namespace=ns,
+            registry=r,
+        )
         self.tool_calls = Counter(
             "tool_calls",
             "Voice agent tool calls, by tool and outcome (ok, error)",
@@ -156,6 +170,12 @@ class Metrics:
 
     def backend_reconnect(self, backend: str) -> None:
         self.backend_reconnects.labels(backend).inc()
+
+    def backend_outage(self, backend: str) -> None:
+        self.backend_outages.labels(backend).inc()
+
+    def failover(self, action: str, outcome: str) -> None:
+        self.failovers.labels(action, outcome).inc()
 
     def tool_call(self, tool: str, outcome: str) -> None:
         """Count one tool call; `tool` is a configured name (or "unknown"), so labels stay few."""
@@ -245,6 +265,9 @@ class SessionMetrics:
 
     def backend_reconnected(self) -> None:
         self._metrics.backend_reconnect(self._backend)
+
+    def backend_outage(self) -> None:
+        self._metrics.backend_outage(self._backend)
 
     def tool_called(self, tool: str, outcome: str) -> None:
         """A voice agent's tool call (a few per call: counted at once, not at a flush)."""

@@ -16,7 +16,7 @@ from app.calls.models import (
     MediaConnection,
     MediaState,
 )
-from app.calls.record_changes import merge_forward, restore_lost
+from app.calls.record_merge import merge_forward, restore_lost
 from app.calls.store import Mutation
 from app.media import session_record
 from app.media.stats import MediaStats

@@ -194,6 +194,8 @@ class RealtimeBackend:
                 self._report_reconnect(failures, str(exc))
                 continue
             self.connects += 1
+            if self._output is not None:
+                self._output.report(BackendEvent("connected", {"backend": self.name}))
             log.info(
                 "%s socket open (model %s, connect %d)",
                 self.name,
