@@ -64,6 +64,17 @@
 
   function label(value) { return LABELS[value] || String(value || "—"); }
 
+  const BACKEND_LABELS = { connecting: "Connecting", ready: "Ready", reconnecting: "Reconnecting", failed: "Failed", closed: "Closed" };
+  const BACKEND_TONES = { connecting: "info", ready: "ok", reconnecting: "warn", failed: "bad", closed: "idle" };
+  const ENDED_BY = {
+    caller: "the caller", agent: "the agent", api: "the control API", failover: "failover (no working backend)",
+    shutdown: "shutdown", acs: "ACS (failure)",
+  };
+  // Backends that never produce transcript lines: the panel says so instead of staying blank.
+  const NO_TRANSCRIPT = {
+    echo: "The echo backend plays the caller back; it does not transcribe.",
+    recorder: "The recorder backend writes the caller's audio to a WAV; it does not transcribe.",
+  };
   const ACTION_LABELS = { hang_up: "Hang up", transfer: "Transfer", send_dtmf: "DTMF" };
   const SPEAKERS = { caller: "Caller", agent: "Agent" };
   const OUTCOME_TONES = { requested: "warn", accepted: "info", completed: "ok", failed: "bad", ok: "ok", error: "bad" };
@@ -134,6 +145,8 @@
     view.sub = el("div", { className: "caller-sub" });
     view.connection = el("span", { className: "badge" });
     view.media = el("span", { className: "badge" });
+    view.backend = el("span", { className: "badge badge-small backend-badge" });
+    view.endedBy = el("div", { className: "caller-sub ended-by" });
     view.framesIn = el("span");
     view.framesOut = el("span");
     view.meterFill = el("div", { className: "meter-fill" });
@@ -149,8 +162,8 @@
     view.hangup.addEventListener("click", (e) => { e.stopPropagation(); hangUp(id, view.hangup); });
     view.row = el("tr", { tabindex: "0", dataset: { callId: id }, "aria-selected": "false" },
       el("td", {}, view.name, view.sub),
-      el("td", {}, view.connection),
-      el("td", {}, view.media),
+      el("td", {}, view.connection, view.endedBy),
+      el("td", { className: "media-cell" }, view.media, view.backend),
       el("td", { className: "num frames mono" }, view.framesIn, el("span", { className: "sep", text: "/" }), view.framesOut),
       el("td", {}, view.meter),
       el("td", { className: "num" }, view.duration),
@@ -173,6 +186,14 @@
     setText(view.media, label(call.media_state));
     view.media.dataset.tone = MEDIA_TONES[call.media_state] || "idle";
     if (call.media_failure && call.media_failure.message) view.media.title = call.media_failure.message;
+    const backend = call.backend;
+    view.backend.hidden = !backend;
+    if (backend) {
+      setText(view.backend, `${backend.name} · ${BACKEND_LABELS[backend.state] || backend.state}`);
+      view.backend.dataset.tone = BACKEND_TONES[backend.state] || "idle";
+      view.backend.title = backend.detail || "";
+    }
+    setText(view.endedBy, call.ended_by ? `by ${call.ended_by}` : "");
     const media = call.media || {};
     setText(view.framesIn, numberFormat.format(media.frames_in || 0));
     setText(view.framesOut, numberFormat.format(media.frames_out || 0));
@@ -260,6 +281,7 @@
       ["Call state", label(call.connection_state)],
       ["Media state", label(call.media_state)],
       ["Media failure", failure ? [failure.status_details, failure.code, failure.message].filter(Boolean).join(" · ") : null],
+      ["Backend", backendText(call.backend)],
       ["Sample rate", media.sample_rate ? `${media.sample_rate} Hz` : null],
       ["Frames in / out", `${numberFormat.format(media.frames_in || 0)} / ${numberFormat.format(media.frames_out || 0)}`],
       ["Malformed / dropped", `${media.malformed_frames || 0} / ${media.dropped_frames || 0}`],
@@ -269,6 +291,7 @@
       ["DTMF", media.dtmf],
       ["Started", dateTime(call.created_at)],
       ["Ended", dateTime(call.disconnected_at)],
+      ["Ended by", call.ended_by ? ENDED_BY[call.ended_by] || call.ended_by : null],
       ["End reason", call.disconnect_reason || media.close_reason],
     ];
     const list = $("details-fields");
@@ -284,6 +307,14 @@
     )) : [el("li", { className: "events-empty", text: "No events yet" })]));
   }
 
+  function backendText(backend) {
+    if (!backend) return null;
+    const attempts = backend.attempts ? `${backend.attempts} failed attempt${backend.attempts === 1 ? "" : "s"}` : null;
+    const since = backend.since ? `since ${time(backend.since)}` : null;
+    return [backend.name, BACKEND_LABELS[backend.state] || backend.state, backend.detail, attempts, since]
+      .filter(Boolean).join(" · ");
+  }
+
   function turnLatency(metrics) {
     if (!metrics || metrics.turn_latency_ms_last == null) return null;
     const p50 = metrics.turn_latency_ms_p50 != null ? ` (median ${milliseconds(metrics.turn_latency_ms_p50)})` : "";
@@ -297,11 +328,12 @@
     const items = [...lines, ...tools].sort((a, b) => a.at - b.at);
     const list = $("details-transcript");
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
-    $("details-transcript-section").hidden = items.length === 0;
-    const signature = `${call.call_connection_id}:${items.length}:${items.length ? items[items.length - 1].at : 0}`;
+    const backend = call.backend ? call.backend.name : null;
+    const empty = NO_TRANSCRIPT[backend] || (isLive(call) ? "No lines yet: they appear as both sides speak." : "Nothing was said.");
+    const signature = `${call.call_connection_id}:${items.length}:${items.length ? items[items.length - 1].at : 0}:${empty}`;
     if (list.dataset.signature === signature) return;  // unchanged: keep the reader's selection
     list.dataset.signature = signature;
-    list.replaceChildren(...items.map((item) => item.node()));
+    list.replaceChildren(...(items.length ? items.map((item) => item.node()) : [el("li", { className: "events-empty", text: empty })]));
     if (atBottom) list.scrollTop = list.scrollHeight;  // follow the conversation, unless scrolled up
   }
 

@@ -17,9 +17,12 @@ from fastapi import APIRouter, Header, Request
 from playwright.async_api import Browser, Page, expect
 
 from app.calls.models import (
+    BackendHealth,
+    BackendState,
     CallAction,
     CallRecord,
     ConnectionState,
+    EndedBy,
     EventSummary,
     MediaConnection,
     MediaState,
@@ -235,3 +238,62 @@ async def test_a_wrong_key_is_asked_for_again(browser: Browser) -> None:
         await expect(page.locator("#conn-status")).to_have_attribute("data-state", "live")
         assert await page.evaluate("sessionStorage.getItem('acs-bridge.control-api-key')") == KEY
         await page.close()
+
+
+async def test_backend_health_who_ended_and_the_actions_stay_in_view(browser: Browser) -> None:
+    now = utcnow()
+    reconnecting = streaming_call().model_copy(
+        update={
+            "transcript": [],
+            "tool_calls": [],
+            "backend": BackendHealth(
+                name="openai",
+                state=BackendState.RECONNECTING,
+                detail="connection refused: api.openai.com:443",
+                attempts=3,
+                since=now,
+            ),
+        }
+    )
+    ended = other_calls()[0].model_copy(
+        update={
+            "ended_by": EndedBy.FAILOVER,
+            "backend": BackendHealth(name="echo", state=BackendState.FAILED, detail="boom"),
+        }
+    )
+    app = observed_app(settings_with(control_api_key=KEY))
+    async with serve_in_background(app) as server:
+        errors: list[str] = []
+        for width in (1280, 1366, 1600, 1920):
+            page = await browser.new_page(viewport={"width": width, "height": 860})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await open_console(page, server.base_url)
+            services = services_of(app)
+            for record in (reconnecting, ended):
+                services.events.publish(record)
+            row = page.locator(f'tr[data-call-id="{reconnecting.call_connection_id}"]')
+            badge = row.locator(".backend-badge")
+            await expect(badge).to_have_text("openai · Reconnecting")
+            await expect(badge).to_have_attribute("title", "connection refused: api.openai.com:443")
+            ended_row = page.locator('tr[data-call-id="ended-call"]')
+            await expect(ended_row.locator(".ended-by")).to_have_text("by failover")
+
+            await row.click()
+            details = page.locator("#details")
+            await expect(details).to_contain_text(
+                "openai · Reconnecting · connection refused: api.openai.com:443 · 3 failed attempts"
+            )
+            # No transcript yet: the panel says so rather than staying blank.
+            await expect(details.locator("#details-transcript")).to_contain_text("No lines yet")
+            # Every action of the row is on screen with the details open.
+            hang_up = row.locator('[data-action="hangup"]')
+            box = await hang_up.bounding_box()
+            table = await page.locator(".calls .table-wrap").bounding_box()
+            assert box is not None
+            assert table is not None
+            assert box["x"] + box["width"] <= table["x"] + table["width"] + 0.5, width
+
+            await ended_row.click()
+            await expect(details).to_contain_text("failover (no working backend)")
+            assert errors == []
+            await page.close()

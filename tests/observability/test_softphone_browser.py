@@ -187,6 +187,10 @@ async def test_hanging_up_in_the_page_ends_the_call(phone_browser: Browser) -> N
         assert "CallDisconnected" in [e["type"] for e in record["recent_events"]]
         row = c.page.locator(f'tr[data-call-id="{call_id}"]')
         await expect(row.locator(".badge").first).to_have_text("Ended")
+        # The browser was the caller: it ended the call, and no playback buffer lives on.
+        assert record["ended_by"] == "caller"
+        await expect(row.locator(".ended-by")).to_have_text("by caller")
+        await expect(c.page.locator("#phone-buffer")).to_have_text("—")
         assert c.errors == []
 
 
@@ -205,7 +209,7 @@ async def test_the_transcript_grows_as_both_sides_speak(phone_browser: Browser) 
         await session.wait_for_event("session.update")
         transcript = c.page.locator("#details-transcript")
         await session.caller_said("item_c1", "Are you open today?")
-        await expect(transcript.locator("li")).to_have_count(1)
+        await expect(transcript.locator("li.transcript-line")).to_have_count(1)
         await session.start_response("resp_1")
         await session.audio("resp_1", "item_a1", model_tone(3000))
         await c.heard_frequency(MODEL_HZ)
