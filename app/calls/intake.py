@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from app.calls import record_changes
+from app.calls.acs_codes import explain_failure
 from app.calls.call_bus import CallBus, CallBusError
 from app.calls.control import CallControl, CallControlError
 from app.calls.deliveries import (
@@ -63,6 +64,9 @@ class CallIntake:
     async def apply_callbacks(self, events: list[CallbackEvent]) -> None:
         """Fold callback events into call state, in delivery order."""
         for event in events:
+            explanation = explain_failure(event.result.get("code"), event.result.get("subCode"))
+            if explanation:
+                log.warning("%s for call %s: %s", event.name, event.call_connection_id, explanation)
             await self._store.update(event.call_connection_id, record_changes.apply_callback(event))
             if event.name in record_changes.ACTION_OUTCOMES:
                 await self._tell_backend(event)
