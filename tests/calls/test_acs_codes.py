@@ -9,6 +9,7 @@ import pytest
 
 from app.calls.acs_codes import TABLE_PATH, explain, explain_failure
 from app.calls.deliveries import parse_callback_events
+from app.calls.models import CallRecord
 from app.calls.record_changes import apply_callback
 
 CALL_ID = "06004980-19f4-465a-b630-76c371713dff"
@@ -29,6 +30,13 @@ def callback(name: str, result: dict[str, Any], **data: Any) -> dict[str, Any]:
     "sub_code",
     [8581, 8603, 8604, 8530, 8537, 8586, 8587, 7000, 8522, 8501, 8535, 7509],
 )
+def folded(item: dict[str, Any]) -> CallRecord:
+    (event,) = parse_callback_events([item])
+    record = apply_callback(event)(None)
+    assert record is not None
+    return record
+
+
 def test_the_codes_users_meet_are_in_the_table(sub_code: int) -> None:
     found = explain(None, sub_code)
     assert found is not None
@@ -60,10 +68,7 @@ def test_media_streaming_failed_8581_is_explained_on_the_record() -> None:
         "mediaStreamingStatus": "mediaStreamingFailed",
         "mediaStreamingStatusDetails": "initialWebSocketConnectionFailed",
     }
-    (event,) = parse_callback_events(
-        [callback("MediaStreamingFailed", result, mediaStreamingUpdate=update)]
-    )
-    record = apply_callback(event)(None)
+    record = folded(callback("MediaStreamingFailed", result, mediaStreamingUpdate=update))
     assert record.media_failure is not None
     assert record.media_failure.explanation is not None
     assert "Invalid Stream URL" in record.media_failure.explanation
@@ -74,14 +79,12 @@ def test_media_streaming_failed_8581_is_explained_on_the_record() -> None:
 
 def test_a_disconnect_reason_carries_the_explanation() -> None:
     result = {"code": 500, "subCode": 8537, "message": "Keep alive timeout"}
-    (event,) = parse_callback_events([callback("CallDisconnected", result)])
-    record = apply_callback(event)(None)
+    record = folded(callback("CallDisconnected", result))
     assert record.disconnect_reason is not None
     assert "Keep Alive Timeout Reached" in record.disconnect_reason
 
 
 def test_a_failed_transfer_outcome_carries_the_explanation() -> None:
     result = {"code": 400, "subCode": 8501, "message": "call not established"}
-    (event,) = parse_callback_events([callback("CallTransferFailed", result)])
-    record = apply_callback(event)(None)
+    record = folded(callback("CallTransferFailed", result))
     assert "Call Not Established" in (record.recent_events[-1].detail or "")
