@@ -26,10 +26,6 @@ def callback(name: str, result: dict[str, Any], **data: Any) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    "sub_code",
-    [8581, 8603, 8604, 8530, 8537, 8586, 8587, 7000, 8522, 8501, 8535, 7509],
-)
 def folded(item: dict[str, Any]) -> CallRecord:
     (event,) = parse_callback_events([item])
     record = apply_callback(event)(None)
@@ -37,6 +33,10 @@ def folded(item: dict[str, Any]) -> CallRecord:
     return record
 
 
+@pytest.mark.parametrize(
+    "sub_code",
+    [8581, 8603, 8604, 8530, 8537, 8586, 8587, 7000, 8522, 8501, 8535, 7509],
+)
 def test_the_codes_users_meet_are_in_the_table(sub_code: int) -> None:
     found = explain(None, sub_code)
     assert found is not None
