@@ -30,12 +30,19 @@ def main(argv: list[str] | None = None) -> int:
         help="media backend (default: echo)",
     )
     demo.add_argument("--seconds", type=float, default=None, help="stream only this much audio")
+    doctor = sub.add_parser("doctor", help="check this deployment from the outside, before a call")
+    doctor.add_argument("--json", action="store_true", help="one JSON document instead of lines")
+    doctor.add_argument("--start", action="store_true", help="serve the app while checking")
     args = parser.parse_args(argv)
 
     if args.command == "serve":
         return _serve(args.host, args.port)
     if args.command == "demo":
         return _demo(args.backend, args.seconds)
+    if args.command == "doctor":
+        from app.doctor.command import run_command
+
+        return run_command(as_json=args.json, start=args.start)
     parser.error(f"unknown command {args.command}")
     return 2
 
