@@ -1,0 +1,145 @@
+"""`acs-bridge doctor` against local stand-ins: the app behind a TLS proxy of a test CA (the
+happy path), and each way a first call fails, named by its own line with its fix."""
+
+from __future__ import annotations
+
+import base64
+import socket
+from typing import Any
+
+from app.doctor.report import CheckResult, Report, Status
+from app.doctor.runner import run_doctor
+from app.settings import Settings
+from tests.conftest import LiveApp
+from tests.doctor.conftest import PublicAppFactory
+from tests.doctor.tls_proxy import TlsProxy
+
+EXPECTED_PASSES = (
+    "public.url",
+    "public.dns",
+    "public.tls",
+    "public.identity",
+    "public.websocket",
+    "public.callbacks",
+    "eventgrid.handshake",
+    "eventgrid.auth",
+    "acs.credentials",
+    "backend.echo",
+)
+
+
+def doctor_settings(live: LiveApp, **changes: Any) -> Settings:
+    """The settings doctor runs with: the service's own, with `changes`."""
+    values = {**live.settings.model_dump(), **changes}
+    return Settings.model_validate(values)
+
+
+def check(report: Report, name: str) -> CheckResult:
+    result = report.find(name)
+    assert result is not None, report.text()
+    return result
+
+
+def failing(report: Report, name: str) -> CheckResult:
+    result = check(report, name)
+    assert result.status is Status.FAIL, report.text()
+    assert result.fix
+    return result
+
+
+async def test_the_service_behind_a_trusted_tls_proxy_passes_every_check(
+    start_public_app: PublicAppFactory,
+) -> None:
+    async with start_public_app() as live:
+        report = await run_doctor(live.settings)
+    for name in EXPECTED_PASSES:
+        assert check(report, name).status is Status.PASS, report.text()
+    assert report.exit_code == 0
+    assert "/ws refuses a socket without ACS's token" in check(report, "public.websocket").saw
+
+
+async def test_the_happy_path_prints_the_subscription_command(
+    start_public_app: PublicAppFactory,
+) -> None:
+    async with start_public_app() as live:
+        report = await run_doctor(live.settings)
+    text = report.text()
+    assert "az eventgrid event-subscription create" in text
+    assert "--included-event-types Microsoft.Communication.IncomingCall" in text
+    assert f"{live.settings.public_url('/api/incomingCall')}?code=" in text
+
+
+async def test_a_proxy_that_refuses_websocket_upgrades_is_named_as_8581s_cause(
+    start_public_app: PublicAppFactory, proxy: TlsProxy
+) -> None:
+    proxy.refuse_upgrades = True
+    async with start_public_app() as live:
+        report = await run_doctor(live.settings)
+    result = failing(report, "public.websocket")
+    assert "HTTP 502" in result.saw
+    assert result.fix is not None
+    assert "8581" in result.fix
+    assert "devtunnel port create -p 8000 --protocol auto" in result.fix
+    assert check(report, "public.identity").status is Status.PASS
+    assert report.exit_code == 1
+
+
+async def test_a_public_url_at_another_instance_fails_the_identity_check(
+    start_public_app: PublicAppFactory,
+) -> None:
+    async with start_public_app(control_api_key="another-deployments-key") as other:
+        mine = doctor_settings(other, control_api_key="this-deployments-key")
+        report = await run_doctor(mine)
+    result = failing(report, "public.identity")
+    assert "another acs-bridge answers" in result.saw
+    assert report.exit_code == 1
+
+
+async def test_a_wrong_event_grid_secret_fails_the_handshake(
+    start_public_app: PublicAppFactory,
+) -> None:
+    async with start_public_app() as live:
+        report = await run_doctor(doctor_settings(live, eventgrid_secret="not-the-services"))
+    result = failing(report, "eventgrid.handshake")
+    assert "HTTP 401" in result.saw
+    assert result.fix is not None
+    assert "EVENTGRID_SECRET" in result.fix
+    assert check(report, "eventgrid.auth").status is Status.PASS
+
+
+async def test_a_wrong_acs_access_key_is_refused_by_the_emulator(
+    start_public_app: PublicAppFactory,
+) -> None:
+    async with start_public_app() as live:
+        assert live.settings.connection_string is not None
+        wrong_key = base64.b64encode(b"0" * 32).decode()
+        endpoint = live.settings.connection_string.endpoint
+        report = await run_doctor(
+            doctor_settings(
+                live, acs_connection_string=f"endpoint={endpoint};accesskey={wrong_key}"
+            )
+        )
+    result = failing(report, "acs.credentials")
+    assert "refused the access key" in result.saw
+    assert result.fix is not None
+    assert "Keys" in result.fix
+
+
+async def test_an_http_public_url_fails_without_insecure_development(
+    start_public_app: PublicAppFactory,
+) -> None:
+    async with start_public_app() as live:
+        report = await run_doctor(doctor_settings(live, public_base_url=live.base_url))
+    result = failing(report, "public.url")
+    assert "plain http" in result.saw
+    assert check(report, "public.identity").status is Status.PASS
+
+
+async def test_an_unreachable_redis_fails_its_check() -> None:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(_env_file=None, redis_url=f"redis://127.0.0.1:{port}/0")
+    report = await run_doctor(settings)
+    result = failing(report, "redis")
+    assert "does not answer" in result.saw
