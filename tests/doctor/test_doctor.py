@@ -3,6 +3,7 @@ happy path), and each way a first call fails, named by its own line with its fix
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from app.doctor.report import CheckResult, Report, Status
 from app.doctor.runner import run_doctor
 from app.settings import Settings
-from tests.conftest import LiveApp
+from tests.conftest import AppFactory, LiveApp
 from tests.doctor.conftest import PublicAppFactory
 from tests.doctor.tls_proxy import TlsProxy
 
@@ -143,3 +144,46 @@ async def test_an_unreachable_redis_fails_its_check() -> None:
     report = await run_doctor(settings)
     result = failing(report, "redis")
     assert "does not answer" in result.saw
+
+
+PARKED_PAGE = b"<html><body>This domain is parked</body></html>"
+
+
+async def answer_parked_page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
+        + f"Content-Length: {len(PARKED_PAGE)}\r\n\r\n".encode()
+        + PARKED_PAGE
+    )
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_public_url_at_a_parked_page_fails_identity_and_callbacks(
+    start_app: AppFactory, proxy: TlsProxy
+) -> None:
+    parked = await asyncio.start_server(answer_parked_page, "127.0.0.1", 0)
+    async with parked, start_app(public_base_url=proxy.url) as live:
+        proxy.upstream_port = parked.sockets[0].getsockname()[1]
+        report = await run_doctor(live.settings)
+    assert "not acs-bridge's doctor route" in failing(report, "public.identity").saw
+    assert "not the service's callback route" in failing(report, "public.callbacks").saw
+    assert failing(report, "public.websocket")
+    assert failing(report, "eventgrid.handshake")
+
+
+async def test_without_any_secret_the_identity_is_a_warning(
+    start_public_app: PublicAppFactory,
+) -> None:
+    async with start_public_app(
+        eventgrid_secret=None,
+        control_api_key=None,
+        acs_connection_string=None,
+        acs_resource_id=None,
+        allow_insecure_development=True,
+    ) as live:
+        report = await run_doctor(live.settings)
+    result = check(report, "public.identity")
+    assert result.status is Status.WARN, report.text()
+    assert "no secret is configured" in result.saw
