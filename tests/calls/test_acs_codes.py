@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from app.calls.acs_codes import TABLE_PATH, explain, explain_failure
 from app.calls.deliveries import parse_callback_events
 from app.calls.models import CallRecord
 from app.calls.record_changes import apply_callback
+from app.emulator import AcsEmulator
+from tests.conftest import LiveApp, answered_call, call_state
 
 CALL_ID = "06004980-19f4-465a-b630-76c371713dff"
 
@@ -88,3 +91,19 @@ def test_a_failed_transfer_outcome_carries_the_explanation() -> None:
     result = {"code": 400, "subCode": 8501, "message": "call not established"}
     record = folded(callback("CallTransferFailed", result))
     assert "Call Not Established" in (record.recent_events[-1].detail or "")
+
+
+async def test_a_failed_media_start_is_explained_in_the_record_and_the_log(
+    live_app: LiveApp, emulator: AcsEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="app.calls.intake")
+    emulator.fail_next_media_start("initialWebSocketConnectionFailed")
+    call_id = await answered_call(live_app, emulator)
+    record = await call_state(live_app, call_id, media_state="failed")
+    failure = record["media_failure"]
+    assert isinstance(failure, dict)
+    assert str(failure["explanation"]).startswith("8603 Media Streaming Failed")
+    logged = [r.getMessage() for r in caplog.records if r.name == "app.calls.intake"]
+    assert f"MediaStreamingFailed for call {call_id}: 8603 Media Streaming Failed" in "\n".join(
+        logged
+    )
