@@ -3,7 +3,8 @@
 `GET /api/doctor/identity?nonce=N` answers the deployment's proof of N (app.doctor.proof), so
 doctor knows the public URL reaches this very service. `/api/doctor/ws?nonce=N` does the same
 over a WebSocket, so doctor knows the way in carries upgrades as ACS's media stream needs. Both
-reveal nothing but an HMAC of a value the asker chose.
+reveal nothing but an HMAC of a value the asker chose (not even the instance's host name: the
+routes answer anyone who asks).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ async def identity(nonce: NonceQuery, services: ServicesDep) -> JSONResponse:
     key = _key(services)
     body: dict[str, object] = {
         "service": "acs-bridge",
-        "instance_id": services.settings.instance_id,
     }
     # With no secret configured there is nothing to prove with: doctor says so (a WARN).
     body["proof"] = prove(key, nonce) if key is not None else None

@@ -41,14 +41,18 @@ def explain(code: int | None, sub_code: int | None) -> CodeExplanation | None:
 
 
 def explain_failure(code: object, sub_code: object) -> str | None:
-    """`explain(...).text()` for a failed result (no text for successes: code 2xx and
-    subcode 0 or 7000, the normal end of a call). Accepts the raw JSON values."""
+    """`explain(...).text()` for a result worth explaining; accepts the raw JSON values.
+
+    A success needs no words: a 2xx code (or none) with a subcode whose row asks for no
+    action (0, 7000 the normal end of a call, 7015 a completed transfer)."""
     code_ = code if isinstance(code, int) and not isinstance(code, bool) else None
     sub = sub_code if isinstance(sub_code, int) and not isinstance(sub_code, bool) else None
-    if sub in (None, 0) or (sub == 7000 and (code_ is None or 200 <= code_ < 300)):
-        return None
     found = explain(code_, sub)
-    return found.text() if found is not None else None
+    if found is None:
+        return None
+    if not found.action and (code_ is None or 200 <= code_ < 300):
+        return None
+    return found.text()
 
 
 @cache

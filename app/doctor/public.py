@@ -150,24 +150,22 @@ async def check_identity(settings: Settings, clients: Clients) -> CheckResult:
             "acs-bridge)",
             TUNNEL_FIX,
         )
-    instance = body.get("instance_id")
     key = identity_key(settings)
     if key is None:
         return warned(
             name,
-            f"an acs-bridge answers (instance {instance}), but no secret is configured to "
-            "prove it is this one",
+            "an acs-bridge answers, but no secret is configured to prove it is this one",
             "set EVENTGRID_SECRET and CONTROL_API_KEY (needed with ACS anyway)",
         )
     if not proof_matches(key, nonce, body.get("proof")):
         return failed(
             name,
-            f"another acs-bridge answers at the public URL (instance {instance}): its "
+            "another acs-bridge deployment answers at the public URL: its "
             "EVENTGRID_SECRET / CONTROL_API_KEY / ACS key differ from these settings",
             "PUBLIC_BASE_URL points at another deployment or an old tunnel: point it (and "
             "the tunnel) at this service, or run doctor with the service's own settings",
         )
-    return passed(name, f"this service answers at {settings.public_url('/')} (instance {instance})")
+    return passed(name, f"this service answers at {settings.public_url('/')}")
 
 
 async def check_websocket(settings: Settings, clients: Clients) -> CheckResult:

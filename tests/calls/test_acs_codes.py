@@ -61,6 +61,7 @@ def test_a_subcode_under_two_codes_is_told_apart_by_the_code() -> None:
 def test_success_and_a_graceful_end_need_no_explanation() -> None:
     assert explain_failure(200, 0) is None
     assert explain_failure(200, 7000) is None
+    assert explain_failure(200, 7015) is None
     assert explain_failure(400, 99999) is None
 
 

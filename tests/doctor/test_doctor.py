@@ -92,7 +92,7 @@ async def test_a_public_url_at_another_instance_fails_the_identity_check(
         mine = doctor_settings(other, control_api_key="this-deployments-key")
         report = await run_doctor(mine)
     result = failing(report, "public.identity")
-    assert "another acs-bridge answers" in result.saw
+    assert "another acs-bridge deployment answers" in result.saw
     assert report.exit_code == 1
 
 
