@@ -62,7 +62,7 @@ async def identity_endpoint(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Id
 def endpoint_settings() -> Settings:
     # An endpoint nothing listens on: only the token step is under test here.
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         acs_endpoint="https://127.0.0.1:9/",
         public_base_url="https://localhost/",
     )
