@@ -7,6 +7,7 @@ call. The same SDK client the service uses makes the request, so it signs the sa
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -84,7 +85,13 @@ async def _signed_read(
     try:
         async with client:
             await client.get_call_connection(probe).get_call_properties()
-    except ResourceNotFoundError:
+    except ResourceNotFoundError as exc:
+        if not _acs_error_body(exc):
+            return failed(
+                name,
+                f"{endpoint} answered HTTP 404, but not as ACS does: it is no ACS endpoint",
+                KEY_FIX,
+            )
         return passed(name, f"ACS at {endpoint} accepts the {what} (a read of no call: HTTP 404)")
     except ClientAuthenticationError as exc:
         fix = KEY_FIX if what == "access key" else IDENTITY_FIX
@@ -102,6 +109,19 @@ async def _signed_read(
             name, f"ACS at {endpoint} answered HTTP {exc.status_code}: {_short(exc)}", fix
         )
     return failed(name, f"ACS at {endpoint} found a call that cannot exist", KEY_FIX)
+
+
+def _acs_error_body(exc: HttpResponseError) -> bool:
+    """Whether the answer is ACS's error shape, `{"error": {"code": ...}}`: any web server
+    answers 404 to an unknown path, only ACS answers it so."""
+    if exc.response is None:
+        return False
+    try:
+        body = json.loads(exc.response.text())
+    except ValueError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and "code" in error
 
 
 def _short(exc: Exception) -> str:

@@ -3,6 +3,7 @@ identity endpoint (IDENTITY_ENDPOINT / IDENTITY_HEADER, which azure-identity rea
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -86,3 +87,27 @@ async def test_a_managed_identity_without_a_token_is_a_fail_with_the_fix(
     assert identity.status is Status.FAIL, results
     assert identity.fix is not None
     assert "Contributor" in identity.fix
+
+
+async def test_an_endpoint_that_is_no_acs_resource_is_told_from_a_working_one() -> None:
+    async def not_found(request: web.Request) -> web.Response:
+        return web.Response(status=404, text="<html>Not Found</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    key = base64.b64encode(b"k" * 32).decode()
+    settings = Settings(
+        _env_file=None,
+        acs_connection_string=f"endpoint=http://127.0.0.1:{port};accesskey={key}",
+        public_base_url="https://localhost/",
+    )
+    try:
+        (result,) = await check_credentials(settings, timeout_s=2.0)
+    finally:
+        await runner.cleanup()
+    assert result.status is Status.FAIL
+    assert "no ACS endpoint" in result.saw
