@@ -141,6 +141,14 @@ async def check_identity(settings: Settings, clients: Clients) -> CheckResult:
             "ACS cannot log in: host the dev tunnel with --allow-anonymous",
         )
     body = _json(response)
+    if response.status_code in (502, 503, 504) and body is None:
+        return failed(
+            name,
+            f"{url} answered HTTP {response.status_code}: the tunnel or front end is up, but "
+            "nothing answers behind it",
+            "start the service on the port the tunnel forwards to (`acs-bridge serve`, or "
+            "doctor --start), or forward the tunnel to the port the service listens on",
+        )
     if response.status_code != 200 or body is None or body.get("service") != "acs-bridge":
         return failed(
             name,

@@ -187,3 +187,17 @@ async def test_without_any_secret_the_identity_is_a_warning(
     result = check(report, "public.identity")
     assert result.status is Status.WARN, report.text()
     assert "no secret is configured" in result.saw
+
+
+async def test_a_tunnel_with_nothing_behind_it_says_to_start_the_service(
+    start_app: AppFactory, proxy: TlsProxy
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        proxy.upstream_port = sock.getsockname()[1]
+    async with start_app(public_base_url=proxy.url) as live:
+        report = await run_doctor(live.settings)
+    result = failing(report, "public.identity")
+    assert "nothing answers behind it" in result.saw
+    assert result.fix is not None
+    assert "start the service" in result.fix
