@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from app.doctor import acs, backend, eventgrid, public, stores
+from app.doctor.config import check_security_settings
 from app.doctor.http import TIMEOUT_S, Clients, open_clients
 from app.doctor.report import Report, Status, skipped
 from app.settings import Settings
@@ -25,6 +26,7 @@ async def run_doctor(settings: Settings, *, timeout_s: float = TIMEOUT_S) -> Rep
     """Every check against the service at PUBLIC_BASE_URL, with these settings."""
     report = Report()
     async with open_clients(timeout_s) as clients:
+        report.add(check_security_settings(settings))
         url = report.add(public.check_url(settings))
         if settings.public_base_url is None:
             for name in ("public.dns", *PUBLIC_CHECKS_AFTER_DNS):

@@ -67,7 +67,8 @@ async def test_doctor_exits_0_on_the_happy_path_and_prints_one_line_per_check(
     async with start_public_app() as live:
         code, out, err = await doctor(env=live_env(tmp_path, live, trust_test_ca), cwd=tmp_path)
     assert code == 0, out + err
-    assert out.startswith("PASS  public.url")
+    assert out.startswith("PASS  settings.security")
+    assert "PASS  public.url" in out
     assert "PASS  public.websocket" in out
     assert "FAIL" not in out
 

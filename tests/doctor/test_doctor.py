@@ -16,6 +16,7 @@ from tests.doctor.conftest import PublicAppFactory
 from tests.doctor.tls_proxy import TlsProxy
 
 EXPECTED_PASSES = (
+    "settings.security",
     "public.url",
     "public.dns",
     "public.tls",
@@ -201,3 +202,15 @@ async def test_a_tunnel_with_nothing_behind_it_says_to_start_the_service(
     assert "nothing answers behind it" in result.saw
     assert result.fix is not None
     assert "start the service" in result.fix
+
+
+async def test_settings_the_service_refuses_are_a_fail_up_front() -> None:
+    settings = Settings(
+        _env_file=None,
+        acs_connection_string="endpoint=https://127.0.0.1:9;accesskey=a2V5",
+        public_base_url="https://localhost:9/",
+    )
+    report = await run_doctor(settings, timeout_s=2.0)
+    result = failing(report, "settings.security")
+    assert result.fix is not None
+    assert "ACS_RESOURCE_ID" in result.fix
