@@ -54,6 +54,8 @@ async def identity_endpoint(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Id
     port = runner.addresses[0][1]
     monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{port}/msi/token")
     monkeypatch.setenv("IDENTITY_HEADER", IDENTITY_HEADER)
+    # No developer tool (az, azd, pwsh) may answer in the identity's place on this machine.
+    monkeypatch.setenv("PATH", "")
     try:
         yield endpoint
     finally:
