@@ -108,3 +108,14 @@ async def test_a_failed_media_start_is_explained_in_the_record_and_the_log(
     assert f"MediaStreamingFailed for call {call_id}: 8603 Media Streaming Failed" in "\n".join(
         logged
     )
+
+
+async def test_a_refused_request_is_explained_in_the_api_error(
+    live_app: LiveApp, emulator: AcsEmulator
+) -> None:
+    call_id = await answered_call(live_app, emulator)
+    await call_state(live_app, call_id, media_state="active")
+    emulator.add_fault("stopMediaStreaming", status=400, error_code="8501")
+    response = await live_app.client.post(f"/api/calls/{call_id}/media/stop")
+    assert response.status_code == 502
+    assert "8501 Action Not Supported: Call Not Established" in response.json()["error"]["message"]
