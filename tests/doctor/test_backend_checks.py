@@ -3,6 +3,7 @@ and Voice Live's), refusing or accepting, and a downstream WebSocket service."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -96,3 +97,26 @@ async def test_a_recordings_dir_that_cannot_be_written_fails(tmp_path: Path) -> 
     assert result.status is Status.FAIL
     assert result.fix is not None
     assert "RECORDINGS_DIR" in result.fix
+
+
+async def test_a_key_refused_by_an_error_event_after_the_upgrade_is_a_fail() -> None:
+    async def refuse_with_an_event(connection: ServerConnection) -> None:
+        error = {
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+            "message": "Incorrect API key provided.",
+        }
+        await connection.send(json.dumps({"type": "error", "event_id": "e1", "error": error}))
+        await connection.wait_closed()
+
+    async with serve(refuse_with_an_event, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        result = await checked(
+            media_backend="openai",
+            openai_api_key="sk-refused",
+            openai_base_url=f"http://127.0.0.1:{port}/v1",
+        )
+    assert result.status is Status.FAIL
+    assert "invalid_api_key" in result.saw
+    assert result.fix is not None
+    assert "OPENAI_API_KEY" in result.fix
