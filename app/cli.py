@@ -17,7 +17,13 @@ from fastapi import FastAPI
 
 from app.main import production_app
 from app.server import AnnouncedServer, bind_socket, uvicorn_config
-from app.settings import ConfigurationError, Settings, load_settings
+from app.settings import (
+    DEFAULT_LOOPBACK,
+    EVERY_INTERFACE,
+    ConfigurationError,
+    Settings,
+    load_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +34,6 @@ Azure AI Voice Live). With no ACS settings it runs on its embedded ACS emulator,
 
 Settings come from the environment and from a .env file in the current directory (every one is
 documented in .env.example); --host and --port override HOST and PORT."""
-LOOPBACK = "127.0.0.1"
-EVERY_INTERFACE = "0.0.0.0"  # what a container and a real ACS resource need
 DEFAULT_PORT = Settings.model_fields["port"].default
 
 
@@ -38,17 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args.host, args.port)
+    if args.command == "doctor":
+        # Imported here: the checks' clients are of no use to `serve`.
+        from app.doctor.command import run_command
+
+        return run_command(as_json=args.json, start=args.start)
     return _demo(args.backend, args.seconds)
 
 
 def listen_host(settings: Settings) -> str:
-    """HOST if set; else 127.0.0.1 for a first run (the embedded emulator and no
-    CONTROL_API_KEY: whoever reaches the port could place calls), else every interface."""
-    if settings.host:
-        return settings.host
-    if not settings.acs_configured and settings.control_api_key is None:
-        return LOOPBACK
-    return EVERY_INTERFACE
+    """The address `serve` listens on (`Settings.listen_host`)."""
+    return settings.listen_host
 
 
 def package_version() -> str:
@@ -83,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host",
         default=None,
-        help=f"address to listen on (default: HOST; unset, {LOOPBACK} with the embedded "
+        help=f"address to listen on (default: HOST; unset, {DEFAULT_LOOPBACK} with the embedded "
         f"emulator and no CONTROL_API_KEY, else {EVERY_INTERFACE})",
     )
     serve.add_argument(
@@ -110,6 +114,18 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="stream only this much audio (default: the whole recording)",
+    )
+    doctor = sub.add_parser(
+        "doctor",
+        help="check this deployment from the outside, before the first call",
+        description="Check the service at PUBLIC_BASE_URL as ACS and Event Grid reach it, with "
+        "the service's own settings: one PASS, WARN, FAIL or SKIP line per check, and the fix "
+        "for each FAIL. Exit 0 when nothing failed, 1 otherwise.",
+        formatter_class=_HelpFormatter,
+    )
+    doctor.add_argument("--json", action="store_true", help="one JSON document instead of lines")
+    doctor.add_argument(
+        "--start", action="store_true", help="serve the app while checking (not one running)"
     )
     return parser
 
@@ -153,7 +169,7 @@ def _serve(host: str | None, port: int | None) -> int:
             "CONTROL_API_KEY, or HOST=%s to listen on this machine only",
             host,
             bound_port,
-            LOOPBACK,
+            DEFAULT_LOOPBACK,
         )
     # uvicorn re-raises the stop signal once it has shut down; a SIGTERM stop (docker stop, a
     # deploy) is a clean exit, so the handler it restores ignores that.

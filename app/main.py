@@ -16,6 +16,7 @@ from app.api import (
     callbacks,
     calls,
     console,
+    doctor,
     errors,
     eventgrid,
     health,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
     app.include_router(metrics.router)
     app.include_router(console.router)
     app.include_router(softphone.router)
+    app.include_router(doctor.router)
     return app
 
 

@@ -43,6 +43,8 @@ VoiceLiveTurnDetection = Literal[
 ]
 EndOfUtterance = Literal["none", "semantic_detection_v1", "semantic_detection_v1_multilingual"]
 
+DEFAULT_LOOPBACK = "127.0.0.1"
+EVERY_INTERFACE = "0.0.0.0"  # what a container and a real ACS resource need
 DEFAULT_ACS_JWKS_URL = "https://acscallautomation.communication.azure.com/calling/keys"
 DEFAULT_ACS_JWT_ISSUER = "https://acscallautomation.communication.azure.com"
 
@@ -344,6 +346,16 @@ class Settings(BaseSettings):
     def acs_configured(self) -> bool:
         """True when a real ACS resource (connection string or endpoint) is configured."""
         return self.acs_connection_string is not None or self.acs_endpoint is not None
+
+    @property
+    def listen_host(self) -> str:
+        """HOST if set; else 127.0.0.1 for a first run (the embedded emulator and no
+        CONTROL_API_KEY: whoever reaches the port could place calls), else every interface."""
+        if self.host:
+            return self.host
+        if not self.acs_configured and self.control_api_key is None:
+            return DEFAULT_LOOPBACK
+        return EVERY_INTERFACE
 
     @property
     def failover_transfer_target(self) -> str | None:

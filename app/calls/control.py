@@ -31,6 +31,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
+from app.calls.acs_codes import explain_failure
 from app.calls.deliveries import IncomingCall
 from app.settings import AudioChannel, AudioFormatName, Settings
 
@@ -251,4 +252,9 @@ class _Translated:
 def _message(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc)
     # The first line only: SDK messages append the whole response, headers included.
-    return str(message).splitlines()[0][:300]
+    first = str(message).splitlines()[0][:300]
+    # ACS's synchronous errors carry the subcode as the error's code ("8501").
+    code = getattr(getattr(exc, "error", None), "code", None)
+    sub_code = int(code) if isinstance(code, str) and code.isdigit() else None
+    explained = explain_failure(getattr(exc, "status_code", None), sub_code)
+    return f"{first} ({explained})" if explained else first

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from app.calls import record_changes
+from app.calls.acs_codes import explain_failure
 from app.calls.call_bus import CallBus, CallBusError
 from app.calls.control import CallControl, CallControlError
 from app.calls.deliveries import (
@@ -84,6 +85,9 @@ class CallIntake:
                 log.info("callback event %s (%s) already applied", event.id, event.name)
                 duplicates += 1
                 continue
+            explanation = explain_failure(event.result.get("code"), event.result.get("subCode"))
+            if explanation:
+                log.warning("%s for call %s: %s", event.name, event.call_connection_id, explanation)
             try:
                 mutation = record_changes.apply_callback(event)
                 await self._store.update(event.call_connection_id, mutation)

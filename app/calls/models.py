@@ -50,6 +50,7 @@ class MediaFailure(BaseModel):
     code: int | None = None
     sub_code: int | None = None
     message: str | None = None
+    explanation: str | None = None  # what the subcode means and what to do (app.calls.acs_codes)
 
 
 class EventSummary(BaseModel):

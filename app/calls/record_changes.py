@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from app.calls.acs_codes import explain_failure
 from app.calls.deliveries import CallbackEvent, IncomingCall
 from app.calls.models import (
     MAX_ACTIONS,
@@ -291,6 +292,7 @@ def _transition(record: CallRecord, event: CallbackEvent) -> dict[str, object]:
             code=_int_or_none(result.get("code")),
             sub_code=_int_or_none(result.get("subCode")),
             message=_str_or_none(result.get("message")),
+            explanation=explain_failure(result.get("code"), result.get("subCode")),
         )
     elif media_state is MediaState.ACTIVE:
         updates["media_failure"] = None
@@ -342,7 +344,9 @@ def _result_text(event: CallbackEvent) -> str | None:
     code, sub, message = result.get("code"), result.get("subCode"), result.get("message")
     if code in (None, 200) and not message:
         return None
-    return f"{code}/{sub} {message or ''}".strip()
+    text = f"{code}/{sub} {message or ''}".strip()
+    explanation = explain_failure(code, sub)
+    return f"{text} ({explanation})" if explanation else text
 
 
 def _str_or_none(value: object) -> str | None:

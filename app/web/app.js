@@ -280,7 +280,9 @@
       ["Callee", call.callee],
       ["Call state", label(call.connection_state)],
       ["Media state", label(call.media_state)],
-      ["Media failure", failure ? [failure.status_details, failure.code, failure.message].filter(Boolean).join(" · ") : null],
+      ["Media failure", failure ? [failure.status_details, failure.sub_code ? `${failure.code}/${failure.sub_code}` : failure.code, failure.message].filter(Boolean).join(" · ") : null],
+      // ACS's subcode in words, with what to do (app/calls/acs_codes.json).
+      ["What it means", failure ? failure.explanation : null],
       ["Backend", backendText(call.backend)],
       ["Sample rate", media.sample_rate ? `${media.sample_rate} Hz` : null],
       ["Frames in / out", `${numberFormat.format(media.frames_in || 0)} / ${numberFormat.format(media.frames_out || 0)}`],
