@@ -125,6 +125,7 @@ class SessionHealth(SessionBase):
         if self._failover.policy.action == "keep":
             self._failover.keep(reason)  # the backend may still come back: the session goes on
             return
+        self._health_failed(reason)  # the record says why, not only that the backend closed
         self.end(reason, BACKEND_FAILED)
 
     async def _no_dead_air(self, end: SessionEnd) -> SessionEnd:

@@ -160,6 +160,10 @@ async def test_a_backend_unavailable_too_long_plays_the_prompt_then_transfers_to
         assert len(heard) >= 20
         body = await _record_when(live, call_id, lambda b: b["ended_by"] is not None)
         assert body["ended_by"] == "failover"
+        assert body["backend"]["state"] == "failed"
+        assert body["backend"]["detail"] == (
+            "no working backend for 0.5 s: connection refused: 127.0.0.1:9"
+        )
         transfers = [a for a in body["actions"] if a["kind"] == "transfer"]
         assert [(a["requested_by"], a["detail"]) for a in transfers] == [("failover", "queue")]
 
