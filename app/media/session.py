@@ -62,24 +62,21 @@ from app.media.resume import (
     CallMedia,
     CallOutput,
 )
-from app.media.session_base import CallIdentity, SessionEnded, SessionState, SocketMedia, first_end
+from app.media.session_base import (
+    BACKEND_FAILED,
+    METRICS_FLUSH_INTERVAL_S,
+    SHUTTING_DOWN,
+    STATE_FLUSH_INTERVAL_S,
+    CallIdentity,
+    SessionEnded,
+    SessionState,
+    SocketMedia,
+    first_end,
+)
 from app.media.session_health import SessionHealth
 from app.media.session_parking import SessionParking
 
 log = logging.getLogger(__name__)
-
-METRICS_FLUSH_INTERVAL_S = 1.0
-STATE_FLUSH_INTERVAL_S = 2.0
-BACKEND_CLOSE_TIMEOUT_S = 5.0
-BACKEND_FAILED = 1011
-SHUTTING_DOWN = 1001
-SHUTDOWN_ACTION_TIMEOUT_S = 2.0  # the drain deadline is near: a hang-up must not hold it up
-HANDOVER_TIMEOUT_S = 5.0  # how long a new socket waits for the old one to let go
-PARK_CHECK_INTERVAL_S = 0.25  # how often a parked call's record is read (media stopped?)
-REPLACED = "replaced by a new media socket"
-
-
-_GOOD_NEWS = ("BackendConnected", "BackendRecovered")
 
 
 __all__ = ["CallIdentity", "MediaSession", "SessionState"]

@@ -51,8 +51,8 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-METRICS_FLUSH_INTERVAL_S = 1.0
-STATE_FLUSH_INTERVAL_S = 2.0
+METRICS_FLUSH_INTERVAL_S = 1.0  # Prometheus counters from the session's own ints
+STATE_FLUSH_INTERVAL_S = 2.0  # counters to the call's record (transcript lines go at once)
 BACKEND_CLOSE_TIMEOUT_S = 5.0
 BACKEND_FAILED = 1011
 SHUTTING_DOWN = 1001
