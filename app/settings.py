@@ -7,6 +7,7 @@ handing it to the agent tools file (`${VAR}` in its headers: the process environ
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import socket
 from functools import cached_property
@@ -26,7 +27,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 AudioFormatName = Literal["pcm16KMono", "pcm24KMono"]
 AudioChannel = Literal["mixed", "unmixed"]
-BackendName = Literal["echo", "recorder", "websocket", "openai", "azure-openai", "voice-live"]
+BackendName = Literal[
+    "echo", "recorder", "websocket", "openai", "azure-openai", "voice-live", "pipecat"
+]
+PipecatSpeech = Literal["openai", "azure"]
+PipecatLlm = Literal["openai", "azure-openai"]
 TurnDetection = Literal["server_vad", "semantic_vad", "none"]
 VoiceLiveTurnDetection = Literal[
     "azure_semantic_vad", "azure_semantic_vad_multilingual", "server_vad", "none"
@@ -178,6 +183,22 @@ class Settings(BaseSettings):
     azure_voicelive_transcription_model: str = Field(default="azure-speech", min_length=1)
     azure_voicelive_transcription_language: str | None = None
 
+    # --- Pipecat (MEDIA_BACKEND=pipecat; prompt, greeting and tools are the REALTIME_* and
+    # AGENT_* ones) -------------------------------------------------------------------------------
+    pipecat_bot: str | None = None  # module:function or path/to/file.py:function; None: bundled
+    pipecat_stt: PipecatSpeech = "openai"
+    pipecat_llm: PipecatLlm = "openai"
+    pipecat_tts: PipecatSpeech = "openai"
+    pipecat_stt_model: str = Field(default="gpt-4o-mini-transcribe", min_length=1)
+    pipecat_llm_model: str = Field(default="gpt-4.1-mini", min_length=1)
+    pipecat_tts_model: str = Field(default="gpt-4o-mini-tts", min_length=1)
+    pipecat_tts_voice: str = Field(default="alloy", min_length=1)
+    pipecat_language: str = Field(default="en-US", min_length=2)
+    azure_speech_key: SecretStr | None = None
+    azure_speech_region: str | None = None
+    azure_speech_resource_id: str | None = None  # managed identity (no key): the resource's id
+    azure_speech_voice: str = Field(default="en-US-AvaMultilingualNeural", min_length=1)
+
     # --- Agent actions (tools of the Realtime backends, call control) -----------------------
     agent_end_call_tool: bool = True
     agent_dtmf_tool: bool = False
@@ -273,7 +294,37 @@ class Settings(BaseSettings):
                 "MEDIA_BACKEND=voice-live needs AZURE_VOICELIVE_ENDPOINT "
                 "(https://<resource>.services.ai.azure.com)"
             )
+        self._pipecat_consistent()
         return self
+
+    def _pipecat_consistent(self) -> None:
+        if self.media_backend != "pipecat":
+            return
+        if not pipecat_installed():
+            raise ValueError(
+                "MEDIA_BACKEND=pipecat needs the pipecat extra: install it with "
+                "`uv sync --extra pipecat` (or `pip install 'acs-bridge[pipecat]'`)"
+            )
+        if self.pipecat_bot is not None:
+            return  # the operator's bot builds its own services
+        uses = {self.pipecat_stt, self.pipecat_tts}
+        if "azure" in uses and not self.azure_speech_region:
+            raise ValueError(
+                "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_REGION, and "
+                "AZURE_SPEECH_KEY or (managed identity) AZURE_SPEECH_RESOURCE_ID"
+            )
+        if "azure" in uses and not (self.azure_speech_key or self.azure_speech_resource_id):
+            raise ValueError(
+                "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_KEY or "
+                "(managed identity) AZURE_SPEECH_RESOURCE_ID"
+            )
+        if self.pipecat_llm == "azure-openai" and self.azure_openai_endpoint is None:
+            raise ValueError("PIPECAT_LLM=azure-openai needs AZURE_OPENAI_ENDPOINT")
+        if "openai" in (*uses, self.pipecat_llm) and self.openai_api_key is None:
+            raise ValueError(
+                "MEDIA_BACKEND=pipecat with an openai PIPECAT_STT, PIPECAT_LLM or PIPECAT_TTS "
+                "needs OPENAI_API_KEY"
+            )
 
     # --- Derived values ------------------------------------------------------------------------
     @property
@@ -305,3 +356,11 @@ class Settings(BaseSettings):
         if url.startswith("https://"):
             return "wss://" + url[len("https://") :]
         return "ws://" + url[len("http://") :]
+
+
+def pipecat_installed() -> bool:
+    """Whether the `pipecat` extra is installed (looked up, not imported: it is heavy)."""
+    try:
+        return importlib.util.find_spec("pipecat") is not None
+    except ImportError:
+        return False
