@@ -6,12 +6,14 @@ import asyncio
 from typing import Any
 
 import numpy as np
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import (
     EndWorkerFrame,
     Frame,
     InputAudioRawFrame,
     InputDTMFFrame,
     InterruptionFrame,
+    LLMRunFrame,
     OutputAudioRawFrame,
     OutputDTMFFrame,
     TTSAudioRawFrame,
@@ -20,14 +22,19 @@ from pipecat.frames.frames import (
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.services.openai.llm import OpenAILLMService
+from pipecat.services.openai.tts import OpenAITTSService
 from pipecat.workers.runner import WorkerRunner
 
 from app.backends.base import CallContext
-from app.backends.pipecat import AcsTransport
+from app.backends.pipecat import AcsTransport, register_call_tools
 
 BOT_RATE = 22050  # deliberately not the call's: the transport resamples
 disconnected: list[str] = []  # calls whose on_client_disconnected fired
+openai_base_url = ""  # the test's fake OpenAI-compatible server, for llm_bot
 
 
 def tone(seconds: float, *, freq: float = 440.0, amplitude: float = 0.3) -> bytes:
@@ -40,8 +47,10 @@ def speech(seconds: float, amplitude: float = 0.3) -> TTSAudioRawFrame:
     return TTSAudioRawFrame(tone(seconds, amplitude=amplitude), BOT_RATE, 1)
 
 
-async def run(transport: AcsTransport, *processors: FrameProcessor) -> PipelineWorker:
-    pipeline = Pipeline([transport.input(), *processors, transport.output()])
+async def run(
+    transport: AcsTransport, *processors: FrameProcessor, after: tuple[FrameProcessor, ...] = ()
+) -> PipelineWorker:
+    pipeline = Pipeline([transport.input(), *processors, transport.output(), *after])
     worker = PipelineWorker(pipeline, idle_timeout_secs=None)
     return worker
 
@@ -123,3 +132,23 @@ async def stubborn_bot(transport: AcsTransport, call: CallContext) -> None:
 async def raising_bot(transport: AcsTransport, call: CallContext) -> None:
     await asyncio.sleep(0.05)
     raise RuntimeError("the bot broke")
+
+
+async def llm_bot(transport: AcsTransport, call: CallContext) -> None:
+    """A real Pipecat LLM (and TTS) with the bridge's tools; it speaks first."""
+    llm = OpenAILLMService(
+        api_key="sk-test",
+        base_url=openai_base_url,
+        settings=OpenAILLMService.Settings(model="fake-chat"),
+    )
+    tts = OpenAITTSService(api_key="sk-test", base_url=openai_base_url, sample_rate=24000)
+    tools = ToolsSchema(standard_tools=register_call_tools(llm, transport))
+    context = LLMContext([{"role": "system", "content": "You answer phone calls."}], tools)
+    aggregators = LLMContextAggregatorPair(context)
+    worker = await run(transport, aggregators.user(), llm, tts, after=(aggregators.assistant(),))
+
+    async def start(transport: AcsTransport, client: Any) -> None:
+        await worker.queue_frame(LLMRunFrame())
+
+    transport.add_event_handler("on_client_connected", start)
+    await run_to_end(worker)
