@@ -196,7 +196,6 @@ class Settings(BaseSettings):
     pipecat_language: str = Field(default="en-US", min_length=2)
     azure_speech_key: SecretStr | None = None
     azure_speech_region: str | None = None
-    azure_speech_resource_id: str | None = None  # managed identity (no key): the resource's id
     azure_speech_voice: str = Field(default="en-US-AvaMultilingualNeural", min_length=1)
 
     # --- Agent actions (tools of the Realtime backends, call control) -----------------------
@@ -308,15 +307,10 @@ class Settings(BaseSettings):
         if self.pipecat_bot is not None:
             return  # the operator's bot builds its own services
         uses = {self.pipecat_stt, self.pipecat_tts}
-        if "azure" in uses and not self.azure_speech_region:
+        if "azure" in uses and not (self.azure_speech_key and self.azure_speech_region):
             raise ValueError(
-                "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_REGION, and "
-                "AZURE_SPEECH_KEY or (managed identity) AZURE_SPEECH_RESOURCE_ID"
-            )
-        if "azure" in uses and not (self.azure_speech_key or self.azure_speech_resource_id):
-            raise ValueError(
-                "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_KEY or "
-                "(managed identity) AZURE_SPEECH_RESOURCE_ID"
+                "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_KEY and "
+                "AZURE_SPEECH_REGION"
             )
         if self.pipecat_llm == "azure-openai" and self.azure_openai_endpoint is None:
             raise ValueError("PIPECAT_LLM=azure-openai needs AZURE_OPENAI_ENDPOINT")

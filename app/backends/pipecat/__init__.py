@@ -22,6 +22,8 @@ from pathlib import Path
 
 from app.agent.tools import ToolConfig
 from app.backends.pipecat.backend import Bot, PipecatBackend
+from app.backends.pipecat.logs import route_pipecat_logs
+from app.backends.pipecat.services import TokenProvider
 from app.backends.pipecat.tools import register_call_tools
 from app.backends.pipecat.transport import AcsTransport
 from app.settings import ConfigurationError, Settings
@@ -36,14 +38,16 @@ __all__ = [
     "register_call_tools",
 ]
 
-BUNDLED_BOT = "app.backends.pipecat.cascade:run_bot"
 
-
-def create_pipecat_backend(settings: Settings, *, bot: Bot | None = None) -> PipecatBackend:
+def create_pipecat_backend(settings: Settings) -> PipecatBackend:
     """A backend with the built-in tools (AGENT_TOOLS_FILE's come with the app's factory)."""
-    return PipecatBackend(
-        bot or load_bot(settings.pipecat_bot or BUNDLED_BOT), tools=ToolConfig.built_in(settings)
-    )
+    tools = ToolConfig.built_in(settings)
+    if settings.pipecat_bot is not None:
+        return PipecatBackend(load_bot(settings.pipecat_bot), tools=tools)
+    from app.backends.pipecat import cascade
+
+    bot = cascade.bind_settings(cascade.run_bot, settings)
+    return PipecatBackend(bot, tools=tools, sample_rate=cascade.SAMPLE_RATE)
 
 
 async def open_pipecat_factory(
@@ -53,17 +57,34 @@ async def open_pipecat_factory(
     agent tools and their HTTP client."""
     from app.backends.realtime import open_tools
 
-    bot = load_bot(settings.pipecat_bot or BUNDLED_BOT)
-    if settings.pipecat_bot is None:
-        from app.backends.pipecat.cascade import bind_settings
+    route_pipecat_logs(settings.log_level)
+    sample_rate: int | None = None
+    if settings.pipecat_bot is not None:
+        bot = load_bot(settings.pipecat_bot)
+    else:
+        from app.backends.pipecat import cascade
 
-        bot = bind_settings(bot, settings)
+        bot = cascade.bind_settings(
+            cascade.run_bot, settings, await _token_provider(settings, stack)
+        )
+        sample_rate = cascade.SAMPLE_RATE
     tools, client = await open_tools(settings, stack, tools)
 
     def factory(_: Settings) -> PipecatBackend:
-        return PipecatBackend(bot, tools=tools, http_client=client)
+        return PipecatBackend(bot, tools=tools, http_client=client, sample_rate=sample_rate)
 
     return factory
+
+
+async def _token_provider(settings: Settings, stack: AsyncExitStack) -> TokenProvider | None:
+    """Entra ID for PIPECAT_LLM=azure-openai without a key: one credential for every call."""
+    if settings.pipecat_llm != "azure-openai" or settings.azure_openai_api_key is not None:
+        return None
+    from app.backends.realtime.connection import EntraTokenProvider, default_azure_credential
+
+    credential = default_azure_credential()
+    stack.push_async_callback(credential.close)
+    return EntraTokenProvider(credential)
 
 
 def load_bot(target: str) -> Bot:

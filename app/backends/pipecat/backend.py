@@ -50,8 +50,6 @@ CLEANUP_TIMEOUT_S = 2.0
 class PipecatBackend:
     """One bot run per call, on the call's `AcsTransport`."""
 
-    sample_rate: int | None = None  # the call's own: 16 or 24 kHz
-
     def __init__(
         self,
         bot: Bot,
@@ -59,8 +57,10 @@ class PipecatBackend:
         tools: ToolConfig | None = None,
         http_client: httpx.AsyncClient | None = None,
         disconnect_grace_s: float = DISCONNECT_GRACE_S,
+        sample_rate: int | None = None,
     ) -> None:
         self._bot = bot
+        self._sample_rate = sample_rate
         self._tools = tools or ToolConfig()
         self._http_client = http_client
         self._grace_s = disconnect_grace_s
@@ -72,13 +72,20 @@ class PipecatBackend:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
+    @property
+    def sample_rate(self) -> int | None:
+        """The pipeline's rate both ways; None (user bots): the call's own, 16 or 24 kHz."""
+        return self._sample_rate
+
     async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
         self._call, self._output, self._actions = call, output, actions
         runner = None
         if self._tools.tools:
             runner = ToolRunner(self._tools, call, actions, client=self._http_client)
         self._call_tools = CallTools(runner, output)
-        transport = AcsTransport(call, output, actions, observer=CallObserver(output))
+        transport = AcsTransport(
+            call, output, actions, observer=CallObserver(output), sample_rate=self._sample_rate
+        )
         transport.call_tools = self._call_tools
         transport.add_event_handler("on_client_connected", self._connected)
         self.transport = transport

@@ -56,12 +56,14 @@ class AcsTransport(BaseTransport):
         *,
         observer: BaseObserver | None = None,
         params: TransportParams | None = None,
+        sample_rate: int | None = None,
     ) -> None:
         super().__init__(name=f"AcsTransport#{call.call_connection_id[:12]}")
         self.call = call
         self.actions = actions
         self.media = output
-        rate = call.stream.sample_rate
+        # The call's rate, unless the backend asked the bridge for another (the bundled bot).
+        rate = self.sample_rate = sample_rate or call.stream.sample_rate
         self._params = (params or TransportParams()).model_copy(
             update={
                 "audio_in_enabled": True,
@@ -139,7 +141,7 @@ class AcsInputTransport(BaseInputTransport):
     async def audio(self, pcm: bytes) -> None:
         """One frame of the caller's audio (dropped until the pipeline has started)."""
         if self.started:
-            rate = self._transport.call.stream.sample_rate
+            rate = self._transport.sample_rate
             await self.push_audio_frame(
                 InputAudioRawFrame(audio=pcm, sample_rate=rate, num_channels=1)
             )

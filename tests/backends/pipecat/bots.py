@@ -139,11 +139,13 @@ async def llm_bot(transport: AcsTransport, call: CallContext) -> None:
     llm = OpenAILLMService(
         api_key="sk-test",
         base_url=openai_base_url,
-        settings=OpenAILLMService.Settings(model="fake-chat"),
+        settings=OpenAILLMService.Settings(
+            model="fake-chat", system_instruction="You answer phone calls."
+        ),
     )
     tts = OpenAITTSService(api_key="sk-test", base_url=openai_base_url, sample_rate=24000)
     tools = ToolsSchema(standard_tools=register_call_tools(llm, transport))
-    context = LLMContext([{"role": "system", "content": "You answer phone calls."}], tools)
+    context = LLMContext([], tools)
     aggregators = LLMContextAggregatorPair(context)
     worker = await run(transport, aggregators.user(), llm, tts, after=(aggregators.assistant(),))
 
