@@ -305,6 +305,11 @@ class Settings(BaseSettings):
                 "`uv sync --extra pipecat` (or `pip install 'acs-bridge[pipecat]'`)"
             )
         if self.pipecat_bot is not None:
+            if not bot_locatable(self.pipecat_bot):
+                raise ValueError(
+                    f"PIPECAT_BOT {self.pipecat_bot!r}: no such module or file (expected "
+                    "module:function or path/to/file.py:function)"
+                )
             return  # the operator's bot builds its own services
         uses = {self.pipecat_stt, self.pipecat_tts}
         if "azure" in uses and not (self.azure_speech_key and self.azure_speech_region):
@@ -357,4 +362,17 @@ def pipecat_installed() -> bool:
     try:
         return importlib.util.find_spec("pipecat") is not None
     except ImportError:
+        return False
+
+
+def bot_locatable(target: str) -> bool:
+    """Whether PIPECAT_BOT's module or file exists (found, not imported: startup stays cheap)."""
+    where, _, name = target.rpartition(":")
+    if not where or not name:
+        return False
+    if where.endswith(".py"):
+        return Path(where).is_file()
+    try:
+        return importlib.util.find_spec(where) is not None
+    except (ImportError, ValueError):
         return False
