@@ -4,6 +4,7 @@ Azure SDK for call control, a real pipeline of the test's own bots."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,3 +148,16 @@ async def test_a_bot_that_raises_ends_the_media_and_is_reported_on_the_call(
         body = await wait_disconnected(live, "call-raising")
     assert stream.close_code == 1011
     assert "the bot broke" in body["media"]["close_reason"]
+
+
+async def test_a_bot_file_of_ones_own_serves_the_call(
+    start_app: AppFactory, open_stream: StreamFactory
+) -> None:
+    bot = Path(__file__).resolve().parents[3] / "examples" / "pipecat" / "echo_bot.py"
+    async with (
+        start_app(media_backend="pipecat", pipecat_bot=f"{bot}:run_bot") as live,
+        open_stream(live, script=StreamScript(audio=tone(16000, 1.0))) as stream,
+    ):
+        await stream.wait_for(lambda s: len(s.audio_received) >= 25)
+        frames = stream.audio_received
+    assert rms(b"".join(frame.pcm for frame in frames[5:25])) > 3000
