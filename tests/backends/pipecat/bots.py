@@ -75,7 +75,11 @@ class Echo(FrameProcessor):
             await self.push_frame(frame, direction)
 
 
+started: list[str] = []  # calls a bot was started for, once per start
+
+
 async def echo_bot(transport: AcsTransport, call: CallContext) -> None:
+    started.append(call.call_connection_id)
     await run_to_end(await run(transport, Echo()))
 
 

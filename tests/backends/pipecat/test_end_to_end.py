@@ -161,3 +161,19 @@ async def test_a_bot_file_of_ones_own_serves_the_call(
         await stream.wait_for(lambda s: len(s.audio_received) >= 25)
         frames = stream.audio_received
     assert rms(b"".join(frame.pcm for frame in frames[5:25])) > 3000
+
+
+async def test_a_re_established_stream_keeps_the_same_pipeline(
+    start_app: AppFactory, emulator: AcsEmulator
+) -> None:
+    async with start_app(**settings("echo_bot", media_resume_window_s=5)) as live:
+        call_id = await answered_call(live, emulator)
+        await call_state(live, call_id, media_state="active")
+        stream = media_client(emulator).streams[call_id]
+        await stream.wait_for(lambda s: len(s.audio_received) >= 10)
+        stream.drop()
+        await stream.wait_for(lambda s: s.connections == 2)
+        await stream.wait_for(lambda s: sum(1 for r in s.audio_received if r.connection == 1) >= 25)
+        resumed = [r for r in stream.audio_received if r.connection == 1]
+    assert bots.started.count(call_id) == 1  # the same bot, not a second one
+    assert rms(b"".join(r.pcm for r in resumed[5:25])) > 300  # the speech, echoed
