@@ -63,7 +63,9 @@ async def open_pipecat_factory(
         bot = load_bot(settings.pipecat_bot)
     else:
         from app.backends.pipecat import cascade
+        from app.backends.pipecat.services import language
 
+        language(settings)  # an unknown PIPECAT_LANGUAGE stops the app, not each call
         bot = cascade.bind_settings(
             cascade.run_bot, settings, await _token_provider(settings, stack)
         )

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from openai import AsyncOpenAI
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import LLMMessagesAppendFrame
@@ -112,8 +113,20 @@ async def run_bot(
     transport.add_event_handler("on_client_connected", connected)
     transport.add_event_handler("on_client_disconnected", disconnected)
     runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    await runner.run()
+    try:
+        await runner.add_workers(worker)
+        await runner.run()
+    finally:
+        await _close_clients(stt, llm, tts)
+
+
+async def _close_clients(*services: object) -> None:
+    """Pipecat's OpenAI services never close their SDK clients (and their connection pools):
+    close them with the call, not whenever the garbage collector gets to them."""
+    for service in services:
+        client = getattr(service, "_client", None)
+        if isinstance(client, AsyncOpenAI):
+            await client.close()
 
 
 async def _instructions(settings: Settings) -> str:

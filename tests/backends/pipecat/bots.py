@@ -157,4 +157,8 @@ async def llm_bot(transport: AcsTransport, call: CallContext) -> None:
         await worker.queue_frame(LLMRunFrame())
 
     transport.add_event_handler("on_client_connected", start)
-    await run_to_end(worker)
+    try:
+        await run_to_end(worker)
+    finally:
+        await llm._client.close()
+        await tts._client.close()

@@ -15,7 +15,7 @@ from tests.backends.pipecat.fake_openai import FakeOpenAI, Reply, fake_openai
 from tests.backends.pipecat.test_end_to_end import record, rms, wait_disconnected
 from tests.conftest import AppFactory, LiveApp, StreamFactory
 
-SPOKEN_S = 3.6
+SPOKEN_S = (0.72, 3.14)  # seconds into the recording
 QUESTION = "What time do you open tomorrow?"
 ANSWER = "We open at nine."
 # One sentence of about six seconds from the fake's speech (40 ms a character).
@@ -42,9 +42,10 @@ def cascade(fake: FakeOpenAI, **overrides: Any) -> dict[str, Any]:
 
 
 def caller(rate: int, silence_s: float) -> StreamScript:
-    """Silence, then the recording's first sentence (3.6 s, up to its first long pause), then
+    """Silence, then 2.4 s of the recording with no pause longer than 60 ms in it, then
     silence: one utterance, so one turn however the turn detection judges the pauses."""
-    audio = bytes(int(rate * silence_s) * 2) + bundled_speech(rate)[: int(rate * SPOKEN_S) * 2]
+    start, end = (int(rate * at) * 2 for at in SPOKEN_S)
+    audio = bytes(int(rate * silence_s) * 2) + bundled_speech(rate)[start:end]
     return StreamScript(audio=audio, loop=False, silent_after_audio=True)
 
 
