@@ -29,6 +29,7 @@ from app.backends.base import (
     BackendEvent,
     CallActions,
     CallContext,
+    CallEventIn,
     DtmfIn,
     InboundEvent,
     MediaOutput,
@@ -103,6 +104,11 @@ class PipecatBackend:
             await transport.input().transcription(
                 event.text, final=event.final, participant=event.participant_id
             )
+        elif isinstance(event, CallEventIn) and event.name == "CallTransferFailed":
+            # As the Realtime backends do: the agent can say so rather than leave the caller
+            # waiting.
+            reason = str(event.data.get("message") or "no reason given")
+            await transport.input().note(f"[the transfer failed: {reason}]")
 
     async def close(self) -> None:
         if self._closing:

@@ -25,6 +25,7 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     InputDTMFFrame,
     InterruptionFrame,
+    LLMMessagesAppendFrame,
     OutputAudioRawFrame,
     OutputDTMFFrame,
     OutputDTMFUrgentFrame,
@@ -32,6 +33,7 @@ from pipecat.frames.frames import (
     TranscriptionFrame,
 )
 from pipecat.observers.base_observer import BaseObserver
+from pipecat.processors.aggregators.llm_context import LLMContextMessage
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
@@ -154,6 +156,13 @@ class AcsInputTransport(BaseInputTransport):
             return
         if self.started:
             await self.push_frame(InputDTMFFrame(button=button))
+
+    async def note(self, text: str) -> None:
+        """Something the bot's LLM should know and answer (a transfer failed): a developer
+        message its context aggregator appends (other bots pass it along unused)."""
+        if self.started:
+            message: LLMContextMessage = {"role": "developer", "content": text}
+            await self.push_frame(LLMMessagesAppendFrame([message], run_llm=True))
 
     async def transcription(self, text: str, *, final: bool, participant: str | None) -> None:
         """ACS's own transcription of the caller (final results only)."""

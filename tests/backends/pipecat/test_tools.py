@@ -91,3 +91,23 @@ async def test_transfer_call_reaches_only_a_configured_destination(
     outcomes = [(c["name"], c["outcome"]) for c in body["tool_calls"]]
     assert outcomes == [("transfer_call", "error"), ("transfer_call", "ok")]
     assert [(a["kind"], a["detail"]) for a in body["actions"]] == [("transfer", "sales")]
+
+
+async def test_a_failed_transfer_is_told_to_the_llm(
+    start_app: AppFactory, emulator: AcsEmulator, fake: FakeOpenAI
+) -> None:
+    fake.replies.extend(
+        [
+            Reply("", (ToolCall("transfer_call", '{"destination": "sales"}'),)),
+            Reply("One moment."),
+            Reply("Sorry, sales is busy."),
+        ]
+    )
+    emulator.fail_next_transfer()
+    app_settings = settings("llm_bot", transfer_targets={"sales": "+14255550100"})
+    async with start_app(**app_settings) as live:
+        await answered_call(live, emulator)
+        await fake.wait_for(lambda f: len(f.chats) >= 3)
+    notes = [m["content"] for m in fake.chats[-1]["messages"] if m["role"] == "developer"]
+    assert len(notes) == 1
+    assert notes[0].startswith("[the transfer failed: ")
