@@ -4,15 +4,20 @@ caller, so Silero really hears it; local fake OpenAI-compatible transcription, c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 import pytest
 
+from app.backends.base import CallEventIn
+from app.backends.pipecat import create_pipecat_backend
 from app.emulator.media_client import MediaStream, StreamScript, bundled_speech
+from app.settings import Settings
 from tests.backends.pipecat.fake_openai import FakeOpenAI, Reply, fake_openai
 from tests.backends.pipecat.test_end_to_end import record, rms, wait_disconnected
+from tests.backends.realtime.conftest import FakeActions, FakeOutput, call_context
 from tests.conftest import AppFactory, LiveApp, StreamFactory
 
 SPOKEN_S = (0.72, 3.14)  # seconds into the recording
@@ -118,3 +123,29 @@ def _loud_frames(stream: MediaStream) -> int:
 def _rms(pcm: bytes) -> float:
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
     return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+
+
+async def test_a_call_continued_elsewhere_starts_from_its_history_without_a_second_greeting(
+    fake: FakeOpenAI,
+) -> None:
+    history = (("agent", "Hello, how can I help?"), ("caller", "My order is late."))
+    call = dataclasses.replace(call_context(16000), history=history)
+    settings = Settings(_env_file=None, **cascade(fake, realtime_greeting="Say hello."))
+    backend = create_pipecat_backend(settings)
+    output = FakeOutput()
+    await backend.open(call, output, FakeActions())
+    try:
+        await output.wait_for(lambda o: bool(o.reported("connected")))
+        # Something for the model to answer, so it shows the context it starts from.
+        await backend.receive(CallEventIn("CallTransferFailed", {"message": "busy"}))
+        await fake.wait_for(lambda f: len(f.chats) >= 1)
+    finally:
+        await backend.close()
+    messages = [(m["role"], m["content"]) for m in fake.chats[0]["messages"]]
+    assert messages[0][0] == "system"  # REALTIME_INSTRUCTIONS, the LLM's system instruction
+    assert messages[1:3] == [
+        ("assistant", "Hello, how can I help?"),
+        ("user", "My order is late."),
+    ]
+    assert not any("Say hello." in str(content) for _, content in messages)
+    assert len(fake.chats) == 1
