@@ -2,7 +2,7 @@
 # No `# syntax=` line: Docker's built-in BuildKit frontend handles RUN --mount, so the build
 # needs no frontend image from a registry.
 
-# Optional dependency groups of pyproject.toml, space-separated. With Pipecat (MEDIA_BACKEND=pipecat):
+# Optional dependencies (pyproject.toml extras), space-separated; for MEDIA_BACKEND=pipecat:
 #   docker build --build-arg EXTRAS="azure-monitor pipecat" -t acs-bridge:pipecat .
 ARG EXTRAS="azure-monitor"
 
@@ -15,19 +15,19 @@ WORKDIR /srv
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    uv sync --locked --no-dev --no-install-project $(printf -- '--extra %s ' $EXTRAS)
+    uv sync --locked --no-dev --no-install-project $(for e in $EXTRAS; do printf -- '--extra %s ' "$e"; done)
 COPY pyproject.toml uv.lock README.md ./
 COPY app ./app
 # --reinstall-package: uv keys its cache of the project's own wheel on pyproject.toml alone, so
 # without it a changed app/ could ship as the previously built wheel.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable --reinstall-package acs-bridge \
-      $(printf -- '--extra %s ' $EXTRAS) \
+      $(for e in $EXTRAS; do printf -- '--extra %s ' "$e"; done) \
  && rm -f /srv/.venv/.lock
 
 FROM python:3.12-slim AS runtime
 ARG EXTRAS
-# The Azure Speech SDK (PIPECAT_STT/TTS=azure) loads ALSA's library even with no sound device.
+# The Azure Speech SDK (PIPECAT_STT/TTS=azure) ships an audio extension linked to ALSA's library.
 RUN case " $EXTRAS " in *" pipecat "*) \
       apt-get update && { apt-get install -y --no-install-recommends libasound2t64 \
         || apt-get install -y --no-install-recommends libasound2; } \
