@@ -19,9 +19,8 @@ from app.backends.base import MediaOutput
 
 LEAD_MS = 120
 HEARD_POLL_S = 0.02
+MIN_SLEEP_S = 0.001  # less than this ahead of schedule is on schedule
 HEARD_TIMEOUT_S = 30.0  # the longest a goodbye may keep a finished call up
-
-_ids = itertools.count(1)
 
 
 class OutboundAudio:
@@ -41,6 +40,7 @@ class OutboundAudio:
         self._lead_s = lead_ms / 1000.0
         self._clock = clock
         self._sleep = sleep
+        self._ids = itertools.count(1)
         self._next_at: float | None = None  # when the audio handed over so far runs out
         self._playback: str | None = None
         self._played_bytes = 0
@@ -56,17 +56,17 @@ class OutboundAudio:
         if self._next_at is None or now >= self._next_at:
             # The line has gone quiet: this is the start of a new stretch of speech.
             await self._end_playback()
-            self._playback = f"pipecat-{next(_ids)}"
+            self._playback = f"pipecat-{next(self._ids)}"
             self._played_bytes = 0
             self._next_at = now
         wait = self._next_at - self._lead_s - now
         self._next_at += nbytes / self._bytes_per_s
-        if wait > 0:
+        if wait > MIN_SLEEP_S:
             await self._sleep(wait)
 
     async def play(self, pcm: bytes) -> None:
         if self._playback is None:
-            self._playback = f"pipecat-{next(_ids)}"
+            self._playback = f"pipecat-{next(self._ids)}"
         self._played_bytes += len(pcm)
         await self._output.play(pcm, playback_id=self._playback)
 
