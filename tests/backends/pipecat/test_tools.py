@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.emulator import AcsEmulator
+from tests.agent.tool_server import http_tool, tool_server, tools_file
 from tests.backends.pipecat import bots
 from tests.backends.pipecat.fake_openai import FakeOpenAI, Reply, ToolCall, fake_openai
 from tests.backends.pipecat.test_end_to_end import settings
@@ -111,3 +113,37 @@ async def test_a_failed_transfer_is_told_to_the_llm(
     notes = [m["content"] for m in fake.chats[-1]["messages"] if m["role"] == "developer"]
     assert len(notes) == 1
     assert notes[0].startswith("[the transfer failed: ")
+
+
+async def test_send_dtmf_and_an_http_tool_of_the_tools_file(
+    start_app: AppFactory, emulator: AcsEmulator, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake.replies.extend(
+        [
+            Reply(
+                "",
+                (
+                    ToolCall("send_dtmf", '{"tones": "1#"}'),
+                    ToolCall("lookup", '{"order_id": "42"}'),
+                ),
+            ),
+            Reply("Done."),
+        ]
+    )
+    async with tool_server() as tools_http:
+        tools = tools_file(tmp_path, [http_tool("lookup", tools_http.url("/json"))])
+        app_settings = settings("llm_bot", agent_dtmf_tool=True, agent_tools_file=tools)
+        async with start_app(**app_settings) as live:
+            call_id = await answered_call(live, emulator)
+            await emulator.wait_for(lambda: bool(requests_to(emulator, call_id, "sendDtmfTones")))
+            await fake.wait_for(lambda f: len(f.chats) >= 2)
+            body = await _with_tool_calls(live, call_id, 2)
+    names = [tool["function"]["name"] for tool in fake.chats[0]["tools"]]
+    assert names == ["end_call", "send_dtmf", "lookup"]
+    [dtmf] = requests_to(emulator, call_id, "sendDtmfTones")
+    assert dtmf.body["tones"] == ["one", "pound"]
+    assert [r.body["arguments"] for r in tools_http.requests] == [{"order_id": "42"}]
+    answers = [json.loads(m["content"]) for m in fake.chats[1]["messages"] if m["role"] == "tool"]
+    assert {"found": True, "echo": {"order_id": "42"}} in answers
+    outcomes = sorted((c["name"], c["outcome"]) for c in body["tool_calls"])
+    assert outcomes == [("lookup", "ok"), ("send_dtmf", "ok")]
