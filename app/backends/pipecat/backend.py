@@ -67,7 +67,6 @@ class PipecatBackend:
         self._grace_s = disconnect_grace_s
         self._call: CallContext | None = None
         self._output: MediaOutput | None = None
-        self._actions: CallActions | None = None
         self.transport: AcsTransport | None = None
         self._call_tools: CallTools | None = None
         self._task: asyncio.Task[None] | None = None
@@ -79,7 +78,7 @@ class PipecatBackend:
         return self._sample_rate
 
     async def open(self, call: CallContext, output: MediaOutput, actions: CallActions) -> None:
-        self._call, self._output, self._actions = call, output, actions
+        self._call, self._output = call, output
         runner = None
         if self._tools.tools:
             runner = ToolRunner(self._tools, call, actions, client=self._http_client)
@@ -133,8 +132,8 @@ class PipecatBackend:
     # --- the bot's run ---------------------------------------------------------------------
     async def _run(self) -> None:
         transport, call = self.transport, self._call
-        assert transport is not None
-        assert call is not None
+        if transport is None or call is None:
+            return  # not opened
         try:
             await self._bot(transport, call)
         except Exception as exc:
@@ -154,15 +153,11 @@ class PipecatBackend:
 
     async def _hang_up_when_heard(self, transport: AcsTransport) -> None:
         await transport.audio.until_heard()
-        assert self._actions is not None
-        assert self._output is not None
         try:
-            await self._actions.hang_up()
+            await transport.actions.hang_up()
         except ActionFailed as exc:
             log.warning("could not hang up: %s", exc.message, extra=self._log_extra())
-            data = {"backend": NAME, "message": f"hanging up failed: {exc.message}", "fatal": True}
-            self._output.report(BackendEvent("error", data))
-            self._output.end(f"the bot ended but hanging up failed: {exc.message}")
+            self._fail(f"the bot ended but hanging up failed: {exc.message}")
             return
         log.info("the Pipecat bot ended the call", extra=self._log_extra())
 
