@@ -43,6 +43,8 @@ class FakeOpenAI:
     speeches: list[str] = field(default_factory=list)
     base_url: str = ""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set: chat requests wait for it (the test lets the model answer once the call is up).
+    hold: asyncio.Event | None = None
 
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
@@ -57,6 +59,8 @@ class FakeOpenAI:
         body = await request.json()
         self.chats.append(body)
         self._seen()
+        if self.hold is not None:
+            await self.hold.wait()
         reply = self.replies.popleft() if self.replies else Reply("Okay.")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)

@@ -133,8 +133,12 @@ async def test_send_dtmf_and_an_http_tool_of_the_tools_file(
     async with tool_server() as tools_http:
         tools = tools_file(tmp_path, [http_tool("lookup", tools_http.url("/json"))])
         app_settings = settings("llm_bot", agent_dtmf_tool=True, agent_tools_file=tools)
+        fake.hold = asyncio.Event()
         async with start_app(**app_settings) as live:
             call_id = await answered_call(live, emulator)
+            # The model acts at once: let it answer once the bridge knows the call is up.
+            await call_state(live, call_id, connection_state="connected", media_state="active")
+            fake.hold.set()
             await emulator.wait_for(lambda: bool(requests_to(emulator, call_id, "sendDtmfTones")))
             await fake.wait_for(lambda f: len(f.chats) >= 2)
             body = await _with_tool_calls(live, call_id, 2)
