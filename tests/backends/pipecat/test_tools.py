@@ -73,8 +73,11 @@ async def test_transfer_call_reaches_only_a_configured_destination(
         ]
     )
     app_settings = settings("llm_bot", transfer_targets={"sales": "+14255550100"})
+    fake.hold = asyncio.Event()
     async with start_app(**app_settings) as live:
         call_id = await answered_call(live, emulator)
+        await call_state(live, call_id, connection_state="connected", media_state="active")
+        fake.hold.set()
         await emulator.wait_for(
             lambda: bool(requests_to(emulator, call_id, "transferToParticipant"))
         )
@@ -107,8 +110,11 @@ async def test_a_failed_transfer_is_told_to_the_llm(
     )
     emulator.fail_next_transfer()
     app_settings = settings("llm_bot", transfer_targets={"sales": "+14255550100"})
+    fake.hold = asyncio.Event()
     async with start_app(**app_settings) as live:
-        await answered_call(live, emulator)
+        call_id = await answered_call(live, emulator)
+        await call_state(live, call_id, connection_state="connected", media_state="active")
+        fake.hold.set()
         await fake.wait_for(lambda f: len(f.chats) >= 3)
     notes = [m["content"] for m in fake.chats[-1]["messages"] if m["role"] == "developer"]
     assert len(notes) == 1
