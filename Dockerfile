@@ -2,7 +2,12 @@
 # No `# syntax=` line: Docker's built-in BuildKit frontend handles RUN --mount, so the build
 # needs no frontend image from a registry.
 
+# Optional dependencies (pyproject.toml extras), space-separated; for MEDIA_BACKEND=pipecat:
+#   docker build --build-arg EXTRAS="azure-monitor pipecat" -t acs-bridge:pipecat .
+ARG EXTRAS="azure-monitor"
+
 FROM python:3.12-slim AS build
+ARG EXTRAS
 RUN pip install --no-cache-dir "uv==0.13.9"
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
 WORKDIR /srv
@@ -10,16 +15,23 @@ WORKDIR /srv
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    uv sync --locked --no-dev --no-install-project --extra azure-monitor
+    uv sync --locked --no-dev --no-install-project $(for e in $EXTRAS; do printf -- '--extra %s ' "$e"; done)
 COPY pyproject.toml uv.lock README.md ./
 COPY app ./app
 # --reinstall-package: uv keys its cache of the project's own wheel on pyproject.toml alone, so
 # without it a changed app/ could ship as the previously built wheel.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --reinstall-package acs-bridge --extra azure-monitor \
+    uv sync --locked --no-dev --no-editable --reinstall-package acs-bridge \
+      $(for e in $EXTRAS; do printf -- '--extra %s ' "$e"; done) \
  && rm -f /srv/.venv/.lock
 
 FROM python:3.12-slim AS runtime
+ARG EXTRAS
+# The Azure Speech SDK (PIPECAT_STT/TTS=azure) ships an audio extension linked to ALSA's library.
+RUN case " $EXTRAS " in *" pipecat "*) \
+      apt-get update && { apt-get install -y --no-install-recommends libasound2t64 \
+        || apt-get install -y --no-install-recommends libasound2; } \
+      && rm -rf /var/lib/apt/lists/* ;; esac
 RUN groupadd --system --gid 10001 bridge \
  && useradd --system --uid 10001 --gid bridge --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin bridge

@@ -7,6 +7,7 @@ handing it to the agent tools file (`${VAR}` in its headers: the process environ
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import socket
 from functools import cached_property
@@ -36,7 +37,11 @@ from app.urls import (
 
 AudioFormatName = Literal["pcm16KMono", "pcm24KMono"]
 AudioChannel = Literal["mixed", "unmixed"]
-BackendName = Literal["echo", "recorder", "websocket", "openai", "azure-openai", "voice-live"]
+BackendName = Literal[
+    "echo", "recorder", "websocket", "openai", "azure-openai", "voice-live", "pipecat"
+]
+PipecatSpeech = Literal["openai", "azure"]
+PipecatLlm = Literal["openai", "azure-openai"]
 TurnDetection = Literal["server_vad", "semantic_vad", "none"]
 VoiceLiveTurnDetection = Literal[
     "azure_semantic_vad", "azure_semantic_vad_multilingual", "server_vad", "none"
@@ -191,6 +196,21 @@ class Settings(BaseSettings):
     azure_voicelive_transcription_model: str = Field(default="azure-speech", min_length=1)
     azure_voicelive_transcription_language: str | None = None
 
+    # --- Pipecat (MEDIA_BACKEND=pipecat; prompt, greeting and tools are the REALTIME_* and
+    # AGENT_* ones) -------------------------------------------------------------------------------
+    pipecat_bot: str | None = None  # module:function or path/to/file.py:function; None: bundled
+    pipecat_stt: PipecatSpeech = "openai"
+    pipecat_llm: PipecatLlm = "openai"
+    pipecat_tts: PipecatSpeech = "openai"
+    pipecat_stt_model: str = Field(default="gpt-4o-mini-transcribe", min_length=1)
+    pipecat_llm_model: str = Field(default="gpt-4.1-mini", min_length=1)
+    pipecat_tts_model: str = Field(default="gpt-4o-mini-tts", min_length=1)
+    pipecat_tts_voice: str = Field(default="alloy", min_length=1)
+    pipecat_language: str = Field(default="en-US", min_length=2)
+    azure_speech_key: SecretStr | None = None
+    azure_speech_region: str | None = None
+    azure_speech_voice: str = Field(default="en-US-AvaMultilingualNeural", min_length=1)
+
     # --- Agent actions (tools of the Realtime backends, call control) -----------------------
     agent_end_call_tool: bool = True
     agent_dtmf_tool: bool = False
@@ -339,7 +359,37 @@ class Settings(BaseSettings):
                 "MEDIA_BACKEND=voice-live needs AZURE_VOICELIVE_ENDPOINT "
                 "(https://<resource>.services.ai.azure.com)"
             )
+        self._pipecat_consistent()
         return self
+
+    def _pipecat_consistent(self) -> None:
+        if self.media_backend != "pipecat":
+            return
+        if not pipecat_installed():
+            raise ValueError(
+                "MEDIA_BACKEND=pipecat needs the pipecat extra: install it with "
+                "`uv sync --extra pipecat` (or `pip install 'acs-bridge[pipecat]'`)"
+            )
+        if self.pipecat_bot is not None:
+            if not bot_locatable(self.pipecat_bot):
+                raise ValueError(
+                    f"PIPECAT_BOT {self.pipecat_bot!r}: no such module or file (expected "
+                    "module:function or path/to/file.py:function)"
+                )
+            return  # the operator's bot builds its own services
+        uses = {self.pipecat_stt, self.pipecat_tts}
+        if "azure" in uses and not (self.azure_speech_key and self.azure_speech_region):
+            raise ValueError(
+                "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_KEY and "
+                "AZURE_SPEECH_REGION"
+            )
+        if self.pipecat_llm == "azure-openai" and self.azure_openai_endpoint is None:
+            raise ValueError("PIPECAT_LLM=azure-openai needs AZURE_OPENAI_ENDPOINT")
+        if "openai" in (*uses, self.pipecat_llm) and self.openai_api_key is None:
+            raise ValueError(
+                "MEDIA_BACKEND=pipecat with an openai PIPECAT_STT, PIPECAT_LLM or PIPECAT_TTS "
+                "needs OPENAI_API_KEY"
+            )
 
     # --- Derived values ------------------------------------------------------------------------
     @property
@@ -387,3 +437,24 @@ class Settings(BaseSettings):
         if url.startswith("https://"):
             return "wss://" + url[len("https://") :]
         return "ws://" + url[len("http://") :]
+
+
+def pipecat_installed() -> bool:
+    """Whether the `pipecat` extra is installed (looked up, not imported: it is heavy)."""
+    try:
+        return importlib.util.find_spec("pipecat") is not None
+    except ImportError:
+        return False
+
+
+def bot_locatable(target: str) -> bool:
+    """Whether PIPECAT_BOT's module or file exists (found, not imported: startup stays cheap)."""
+    where, _, name = target.rpartition(":")
+    if not where or not name:
+        return False
+    if where.endswith(".py"):
+        return Path(where).is_file()
+    try:
+        return importlib.util.find_spec(where) is not None
+    except (ImportError, ValueError):
+        return False

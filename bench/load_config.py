@@ -23,8 +23,9 @@ class LoadConfig:
     server_pid: int | None = None
     server_cpu: int | None = None  # the core the server is pinned to, for its busy time
     # "echo": the server sends each frame back (matched by marker); "audio": it sends audio of
-    # its own (a model's), counted as frames out, matched to nothing.
-    expect: Literal["echo", "audio"] = "echo"
+    # its own (a model's), counted as frames out, matched to nothing; "listen": it only
+    # listens (a voice agent that hears no speech), so nothing is expected back.
+    expect: Literal["echo", "audio", "listen"] = "echo"
     # Helper processes on the load generator's cores (the fake Realtime service): their CPU
     # is reported and not counted as other load.
     helper_pids: tuple[int, ...] = ()

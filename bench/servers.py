@@ -45,6 +45,21 @@ VOICELIVE_ENV: Final = {
     "MEDIA_AUDIO_FORMAT": "pcm16KMono",
     "AZURE_VOICELIVE_API_KEY": "bench-key",
 }
+# The Pipecat path on the same call: the bridge's example echo bot (a bot file of one's own), and
+# the bundled cascade (Silero VAD and Smart Turn on every call) against bench.fake_openai.
+PIPECAT_ECHO_BOT: Final = Path(__file__).resolve().parent.parent / "examples/pipecat/echo_bot.py"
+PIPECAT_ECHO_ENV: Final = {
+    **{k: v for k, v in SERVICE_ENV.items() if k != "ECHO_DELAY_MS"},
+    "MEDIA_BACKEND": "pipecat",
+    "MEDIA_AUDIO_FORMAT": "pcm16KMono",
+    "PIPECAT_BOT": f"{PIPECAT_ECHO_BOT}:run_bot",
+}
+PIPECAT_CASCADE_ENV: Final = {
+    **{k: v for k, v in SERVICE_ENV.items() if k != "ECHO_DELAY_MS"},
+    "MEDIA_BACKEND": "pipecat",
+    "MEDIA_AUDIO_FORMAT": "pcm16KMono",
+    "OPENAI_API_KEY": "bench-key",
+}
 # Only these are inherited, so no ACS_*, REDIS_URL or OPENAI_* of the caller's shell leaks in.
 _INHERITED_ENV: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
 _READY_TIMEOUT_S = 30.0
@@ -63,9 +78,10 @@ class ServerSpec:
     python: str | None = None  # the interpreter (None: this one); the baseline has its own
     # needs bench.fake_realtime running in this dialect (at OPENAI_BASE_URL for "ga", at
     # AZURE_VOICELIVE_ENDPOINT for "voice-live")
-    fake_realtime: Literal["ga", "voice-live"] | None = None
+    # ("openai-http": bench.fake_openai, at OPENAI_BASE_URL)
+    fake_realtime: Literal["ga", "voice-live", "openai-http"] | None = None
     baseline: bool = False  # runs the `--baseline-rev` revision
-    expect: Literal["echo", "audio"] = "echo"  # what the load generator gets back
+    expect: Literal["echo", "audio", "listen"] = "echo"  # what the load generator gets back
 
     def command(self, port: int) -> list[str]:
         """The command line, without pinning."""
@@ -92,13 +108,27 @@ VOICELIVE = ServerSpec(
     fake_realtime="voice-live",
     expect="audio",
 )
+PIPECAT_ECHO = ServerSpec("pipecat-echo", "app.cli", _SERVE, PIPECAT_ECHO_ENV, app=True)
+# The caller's tone is no speech to Silero: the cascade listens (VAD on every frame), no turns.
+PIPECAT_CASCADE = ServerSpec(
+    "pipecat-cascade",
+    "app.cli",
+    _SERVE,
+    PIPECAT_CASCADE_ENV,
+    app=True,
+    fake_realtime="openai-http",
+    expect="listen",
+)
 FLOOR = ServerSpec("floor", "bench.floor_server", _HOST_PORT)
 FASTAPI_RELAY = ServerSpec("fastapi", "bench.fastapi_relay", _HOST_PORT)
 FAKE_REALTIME = ServerSpec("fake-realtime", "bench.fake_realtime", _HOST_PORT)
+FAKE_OPENAI = ServerSpec("fake-openai", "bench.fake_openai", _HOST_PORT)
 
 
 def fake_realtime_for(spec: ServerSpec) -> ServerSpec:
     """The bench.fake_realtime that `spec` needs, in its dialect."""
+    if spec.fake_realtime == "openai-http":
+        return FAKE_OPENAI
     dialect = spec.fake_realtime or "ga"
     return dataclasses.replace(FAKE_REALTIME, args=(*FAKE_REALTIME.args, "--dialect", dialect))
 
@@ -112,7 +142,17 @@ def fake_realtime_env(spec: ServerSpec, port: int) -> dict[str, str]:
 
 SERVERS: Final = {
     spec.name: spec
-    for spec in (FLOOR, FASTAPI_RELAY, SERVICE, BASELINE, REALTIME, REALTIME_BASELINE, VOICELIVE)
+    for spec in (
+        FLOOR,
+        FASTAPI_RELAY,
+        SERVICE,
+        BASELINE,
+        REALTIME,
+        REALTIME_BASELINE,
+        VOICELIVE,
+        PIPECAT_ECHO,
+        PIPECAT_CASCADE,
+    )
 }
 
 

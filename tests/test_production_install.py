@@ -24,10 +24,15 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md", "app")
 # Every module of the package, imported one by one, so one failure does not hide the others.
 IMPORT_ALL = """
-import importlib, pkgutil, sys
+import importlib, importlib.util, pkgutil, sys
 import app
+# Modules of an optional extra (pyproject's optional-dependencies) import only with it.
+OPTIONAL = {"app.backends.pipecat": "pipecat"}
 failed = []
 for module in pkgutil.walk_packages(app.__path__, "app."):
+    extra = next((x for p, x in OPTIONAL.items() if module.name.startswith(p)), None)
+    if extra is not None and importlib.util.find_spec(extra) is None:
+        continue
     try:
         importlib.import_module(module.name)
     except Exception as exc:
@@ -251,3 +256,22 @@ def test_a_setting_that_cannot_work_refuses_startup_in_one_line(production_env: 
         assert len(lines) == 1, f"{command}: not one line:\n{refused.stderr}"
         assert "PUBLIC_BASE_URL" in lines[0]
         assert "Traceback" not in refused.stderr
+
+
+def test_pipecat_without_its_extra_refuses_startup_saying_how_to_install_it(
+    production_env: Path,
+) -> None:
+    for command in (["acs-bridge", "serve"], ["uvicorn", "app.main:app"]):
+        refused = subprocess.run(  # noqa: S603
+            [str(production_env / ".venv" / "bin" / command[0]), *command[1:]],
+            cwd=production_env,
+            env=runtime_env(production_env, MEDIA_BACKEND="pipecat", OPENAI_API_KEY="sk-unused"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode != 0, command
+        lines = [line for line in refused.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, f"{command}: not one line:\n{refused.stderr}"
+        assert "uv sync --extra pipecat" in lines[0]

@@ -20,6 +20,7 @@ BACKENDS: dict[str, str] = {
     "openai": "app.backends.realtime:create_openai_backend",
     "azure-openai": "app.backends.realtime:create_azure_backend",
     "voice-live": "app.backends.voicelive:create_voicelive_backend",
+    "pipecat": "app.backends.pipecat:create_pipecat_backend",
 }
 
 # Backends with resources shared by all calls (opened with the app, closed at shutdown): an
@@ -29,6 +30,8 @@ APP_SCOPED: dict[str, str] = {
     "openai": "app.backends.realtime:open_openai_factory",
     "azure-openai": "app.backends.realtime:open_azure_factory",
     "voice-live": "app.backends.voicelive:open_voicelive_factory",
+    # The bot is loaded once for the app (a bad PIPECAT_BOT stops it), with the agent tools.
+    "pipecat": "app.backends.pipecat:open_pipecat_factory",
 }
 
 
