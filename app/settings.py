@@ -7,7 +7,6 @@ handing it to the agent tools file (`${VAR}` in its headers: the process environ
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import socket
 from functools import cached_property
@@ -26,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.settings_backends import backend_problem
 from app.urls import (
     JWKS_EXAMPLE,
     LOOPBACK,
@@ -333,16 +333,6 @@ class Settings(BaseSettings):
                 "ACS is configured but PUBLIC_BASE_URL is not set: set it to the https origin "
                 "ACS reaches this service at (dev tunnel or App Service URL)"
             )
-        if self.media_backend == "websocket" and not self.backend_ws_url:
-            raise ValueError("MEDIA_BACKEND=websocket needs BACKEND_WS_URL")
-        if self.media_backend == "openai" and self.openai_api_key is None:
-            raise ValueError("MEDIA_BACKEND=openai needs OPENAI_API_KEY")
-        if self.media_backend == "azure-openai" and not (
-            self.azure_openai_endpoint and self.azure_openai_deployment
-        ):
-            raise ValueError(
-                "MEDIA_BACKEND=azure-openai needs AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT"
-            )
         if (self.azure_voicelive_agent_id is None) != (self.azure_voicelive_agent_project is None):
             raise ValueError(
                 "AZURE_VOICELIVE_AGENT_ID and AZURE_VOICELIVE_AGENT_PROJECT go together: "
@@ -354,42 +344,10 @@ class Settings(BaseSettings):
                 f"BACKEND_FAILOVER=transfer:{failover_target} names no TRANSFER_TARGETS entry: "
                 "add it there (the operator's queue) or use hang_up"
             )
-        if self.media_backend == "voice-live" and self.azure_voicelive_endpoint is None:
-            raise ValueError(
-                "MEDIA_BACKEND=voice-live needs AZURE_VOICELIVE_ENDPOINT "
-                "(https://<resource>.services.ai.azure.com)"
-            )
-        self._pipecat_consistent()
+        problem = backend_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
-
-    def _pipecat_consistent(self) -> None:
-        if self.media_backend != "pipecat":
-            return
-        if not pipecat_installed():
-            raise ValueError(
-                "MEDIA_BACKEND=pipecat needs the pipecat extra: install it with "
-                "`uv sync --extra pipecat` (or `pip install 'acs-bridge[pipecat]'`)"
-            )
-        if self.pipecat_bot is not None:
-            if not bot_locatable(self.pipecat_bot):
-                raise ValueError(
-                    f"PIPECAT_BOT {self.pipecat_bot!r}: no such module or file (expected "
-                    "module:function or path/to/file.py:function)"
-                )
-            return  # the operator's bot builds its own services
-        uses = {self.pipecat_stt, self.pipecat_tts}
-        if "azure" in uses and not (self.azure_speech_key and self.azure_speech_region):
-            raise ValueError(
-                "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_KEY and "
-                "AZURE_SPEECH_REGION"
-            )
-        if self.pipecat_llm == "azure-openai" and self.azure_openai_endpoint is None:
-            raise ValueError("PIPECAT_LLM=azure-openai needs AZURE_OPENAI_ENDPOINT")
-        if "openai" in (*uses, self.pipecat_llm) and self.openai_api_key is None:
-            raise ValueError(
-                "MEDIA_BACKEND=pipecat with an openai PIPECAT_STT, PIPECAT_LLM or PIPECAT_TTS "
-                "needs OPENAI_API_KEY"
-            )
 
     # --- Derived values ------------------------------------------------------------------------
     @property
@@ -437,24 +395,3 @@ class Settings(BaseSettings):
         if url.startswith("https://"):
             return "wss://" + url[len("https://") :]
         return "ws://" + url[len("http://") :]
-
-
-def pipecat_installed() -> bool:
-    """Whether the `pipecat` extra is installed (looked up, not imported: it is heavy)."""
-    try:
-        return importlib.util.find_spec("pipecat") is not None
-    except ImportError:
-        return False
-
-
-def bot_locatable(target: str) -> bool:
-    """Whether PIPECAT_BOT's module or file exists (found, not imported: startup stays cheap)."""
-    where, _, name = target.rpartition(":")
-    if not where or not name:
-        return False
-    if where.endswith(".py"):
-        return Path(where).is_file()
-    try:
-        return importlib.util.find_spec(where) is not None
-    except (ImportError, ValueError):
-        return False
