@@ -48,8 +48,32 @@ async def check_backend(settings: Settings, clients: Clients) -> CheckResult:
         return await _check_downstream(name, settings.backend_ws_url or "", clients)
     if backend in KEY_SETTINGS:
         return await _check_realtime(name, settings)
+    if backend == "pipecat":
+        # Importing runs the bot file's top level, which may block: off the loop.
+        return await asyncio.to_thread(_check_pipecat_bot, name, settings.pipecat_bot)
     # A backend added after doctor learnt its checks: say so rather than guess.
     return warned(name, f"doctor has no check for MEDIA_BACKEND={backend} yet")
+
+
+def _check_pipecat_bot(name: str, target: str | None) -> CheckResult:
+    # Imported here: the pipecat extra is heavy, and absent unless MEDIA_BACKEND=pipecat.
+    from app.backends.pipecat import load_bot
+    from app.settings import ConfigurationError
+
+    if target is None:
+        from app.backends.pipecat import cascade  # the bundled bot and its services
+
+        return passed(name, f"the bundled cascade imports ({cascade.__name__})")
+    try:
+        load_bot(target)
+    except ConfigurationError as exc:
+        return failed(
+            name,
+            str(exc),
+            "make PIPECAT_BOT module:function or path/to/file.py:function name an async "
+            "run_bot(transport, call) that imports with the service's own environment",
+        )
+    return passed(name, f"PIPECAT_BOT {target} imports and names an async run_bot")
 
 
 def _check_recordings_dir(name: str, directory: Path) -> CheckResult:

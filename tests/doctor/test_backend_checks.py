@@ -120,3 +120,22 @@ async def test_a_key_refused_by_an_error_event_after_the_upgrade_is_a_fail() -> 
     assert "invalid_api_key" in result.saw
     assert result.fix is not None
     assert "OPENAI_API_KEY" in result.fix
+
+
+async def test_a_pipecat_bot_file_that_imports_passes() -> None:
+    result = await checked(
+        media_backend="pipecat", pipecat_bot="examples/pipecat/echo_bot.py:run_bot"
+    )
+    assert result.status is Status.PASS, result
+    assert "echo_bot.py:run_bot" in result.saw
+
+
+async def test_a_pipecat_bot_file_that_raises_on_import_fails_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    bot = tmp_path / "broken_bot.py"
+    bot.write_text("import no_such_module_here\n\nasync def run_bot(transport, call):\n    pass\n")
+    result = await checked(media_backend="pipecat", pipecat_bot=f"{bot}:run_bot")
+    assert result.status is Status.FAIL
+    assert "no_such_module_here" in result.saw
+    assert result.fix is not None
