@@ -206,6 +206,14 @@ class Settings(BaseSettings):
     # A WAV file (16-bit PCM, mono) played to the caller before the failover action.
     backend_failover_prompt: Path | None = None
 
+    # --- Lines: an agent per called number (app/agents); each call's record when it ends ----
+    agents_file: Path | None = None
+    call_end_webhook_url: AnyHttpUrl | None = None
+    call_end_webhook_secret: SecretStr | None = None
+    call_end_webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    call_end_webhook_retry_s: float = Field(default=2.0, gt=0, le=60)
+    call_end_webhook_retry_for_s: float = Field(default=60.0, ge=0, le=24 * 3600)
+
     # --- Security --------------------------------------------------------------------------
     acs_resource_id: str | None = None
     acs_jwks_url: str = DEFAULT_ACS_JWKS_URL
@@ -333,6 +341,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"BACKEND_FAILOVER=transfer:{failover_target} names no TRANSFER_TARGETS entry: "
                 "add it there (the operator's queue) or use hang_up"
+            )
+        if self.call_end_webhook_url is not None and not self.call_end_webhook_secret:
+            # An unsigned record of every call (transcripts included) is not to be sent anywhere.
+            raise ValueError(
+                "CALL_END_WEBHOOK_URL needs CALL_END_WEBHOOK_SECRET (to sign deliveries)"
             )
         if self.media_backend == "voice-live" and self.azure_voicelive_endpoint is None:
             raise ValueError(
