@@ -93,7 +93,8 @@ async def test_an_unrouted_call_without_default_is_rejected(
         delivery = await emulator.place_incoming_call(live.webhook_url, callee="+18005550199")
         assert delivery.deliveries[0].status == 200
         rejects = [r for r in emulator.requests if r.path.endswith(":reject")]
-        assert len(rejects) == 1 and rejects[0].status == 204
+        assert len(rejects) == 1
+        assert rejects[0].status == 204
         assert rejects[0].body["incomingCallContext"] == delivery.incoming_call_context
         assert not [r for r in emulator.requests if r.path.endswith(":answer")]
         assert (await live.client.get("/api/calls")).json() == []
