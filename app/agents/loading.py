@@ -36,7 +36,8 @@ def load_agents(settings: Settings, environ: Mapping[str, str], *, version: int 
     """AGENTS_FILE's agents over `settings`, or the one implicit agent without it; raises
     ConfigurationError. Reads files: call at startup, or off the event loop."""
     if settings.agents_file is None:
-        agent = build_agent(DEFAULT_AGENT, settings, {}, environ)
+        # The global settings' own refusals (AGENT_TOOLS_FILE ...) name no agent.
+        agent = _read_files(DEFAULT_AGENT, settings, {}, environ)
         return Agents({DEFAULT_AGENT: agent}, {}, DEFAULT_AGENT, version)
     document = read_document(settings.agents_file)
     return parse_agents(document, settings, environ, version=version)
@@ -98,11 +99,18 @@ def build_agent(
     except ValidationError as exc:
         raise _refuse(f"agent {name!r}: {describe_invalid_settings(exc)}") from None
     try:
-        tools = load_tool_config(agent_settings, environ)
-        failover = FailoverPolicy.from_settings(agent_settings)
+        return _read_files(name, agent_settings, values, environ)
     except (ConfigurationError, ValueError) as exc:
         raise _refuse(f"agent {name!r}: {exc}") from None
-    return Agent(name, agent_settings, tools, failover, dict(values))
+
+
+def _read_files(
+    name: str, settings: Settings, values: Mapping[str, Any], environ: Mapping[str, str]
+) -> Agent:
+    """The agent with what its settings name read once: tools file, failover prompt."""
+    tools = load_tool_config(settings, environ)
+    failover = FailoverPolicy.from_settings(settings)
+    return Agent(name, settings, tools, failover, dict(values))
 
 
 def _routes(raw: object, agents: Mapping[str, Agent]) -> tuple[dict[str, str], str | None]:
