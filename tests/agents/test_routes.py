@@ -97,6 +97,7 @@ async def test_an_unrouted_call_without_default_is_rejected(
         assert rejects[0].status == 204
         assert rejects[0].body["incomingCallContext"] == delivery.incoming_call_context
         assert not [r for r in emulator.requests if r.path.endswith(":answer")]
+        assert emulator.rejection(delivery.incoming_call_context) == "busy"
         assert (await live.client.get("/api/calls")).json() == []
         metrics = (await live.client.get("/metrics")).text
         assert "acs_bridge_calls_unrouted_total 1.0" in metrics
