@@ -13,9 +13,7 @@ from fastapi import FastAPI
 
 from app.agents.loading import load_agents
 from app.agents.reload_signal import reload_on_sighup
-from app.api import (
-    agents as agent_routes,
-)
+from app.api import agents as agent_routes
 from app.api import (
     callbacks,
     calls,

@@ -100,10 +100,13 @@ class CallEndWebhook:
 
     async def drain(self, timeout_s: float) -> None:
         """Wait up to `timeout_s` for the deliveries under way (a stop signal arrived)."""
-        tasks = list(self._pending.values())
-        if tasks:
-            log.info("waiting for %d call-end webhook deliveries", len(tasks))
-            await asyncio.wait(tasks, timeout=timeout_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        if self._pending:
+            log.info("waiting for %d call-end webhook deliveries", len(self._pending))
+        # Again while calls keep ending (the drain hung them up): theirs go out too.
+        while self._pending and (remaining := deadline - loop.time()) > 0:
+            await asyncio.wait(list(self._pending.values()), timeout=remaining)
 
     async def close(self) -> None:
         """Stop: deliveries still under way are given up, each logged and counted."""
