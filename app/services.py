@@ -104,7 +104,7 @@ async def build_services(
         writer=storage.writer,
         bus=storage.bus,
         control=control,
-        intake=CallIntake(store, control, storage.bus, directory, metrics),
+        intake=CallIntake(store, control, storage.bus, directory.line_agent, metrics),
         operations=CallOperations(store, control, storage.bus),
         media=media,
         agents=directory,

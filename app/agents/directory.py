@@ -112,6 +112,11 @@ class AgentDirectory:
         agent = self.agents.route(called)
         return self._current.get(agent.name) if agent is not None else None
 
+    def line_agent(self, called: str | None) -> str | None:
+        """The name of the agent a call to `called` gets now (the intake's router)."""
+        agent = self.route(called)
+        return agent.name if agent is not None else None
+
     def named(self, name: str | None) -> CallAgent | None:
         """The current agent `name` (the default one for None)."""
         agent = self.agents.get(name)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.agents.directory import AgentDirectory
 from app.calls import record_changes
 from app.calls.acs_codes import explain_failure
 from app.calls.call_bus import CallBus, CallBusError
@@ -23,6 +23,9 @@ from app.calls.store import CallStore
 from app.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+# The called party (raw id) -> the name of the agent that answers it, None for no agent.
+LineRouter = Callable[[str | None], str | None]
 
 # Event Grid retries for up to 24 h; a claim must outlive the retries it deduplicates.
 CLAIM_TTL_S = 24 * 3600.0
@@ -58,13 +61,13 @@ class CallIntake:
         store: CallStore,
         control: CallControl,
         bus: CallBus,
-        agents: AgentDirectory,
+        route: LineRouter,
         metrics: Metrics,
     ) -> None:
         self._store = store
         self._control = control
         self._bus = bus
-        self._agents = agents
+        self._route = route
         self._metrics = metrics
 
     async def handle_grid_events(self, events: list[GridEvent]) -> DeliveryOutcome:
@@ -145,7 +148,7 @@ class CallIntake:
                 log.info("incoming call event %s already handled", event.id)
                 return None
             claimed.append(key)
-        agent = self._agents.route(incoming.callee)
+        agent = self._route(incoming.callee)
         try:
             if agent is None:
                 await self._reject_unrouted(event.id, incoming)
@@ -158,17 +161,17 @@ class CallIntake:
             raise
         await self._store.update(
             placed.call_connection_id,
-            record_changes.new_inbound_call(placed.call_connection_id, incoming, agent.name),
+            record_changes.new_inbound_call(placed.call_connection_id, incoming, agent),
         )
-        self._metrics.call_routed(agent.name)
+        self._metrics.call_routed(agent)
         log.info(
             "answered incoming call to %s with agent %s",
             incoming.callee,
-            agent.name,
+            agent,
             extra={
                 "call_connection_id": placed.call_connection_id,
                 "correlation_id": incoming.correlation_id,
-                "agent": agent.name,
+                "agent": agent,
             },
         )
         return placed.call_connection_id
