@@ -147,7 +147,8 @@ async def get_call(call_connection_id: CallId, services: ServicesDep) -> CallRec
 async def place_call(body: PlaceCallRequest, services: ServicesDep) -> CallRecord:
     agent = services.agents.named(body.agent)
     if agent is None:
-        raise ApiError(400, "unknown_agent", f"no agent named {body.agent!r} (GET /api/agents)")
+        wanted = f"no agent named {body.agent!r}" if body.agent else "no default agent: name one"
+        raise ApiError(400, "unknown_agent", f"{wanted} (GET /api/agents lists them)")
     media = MediaOptions.from_settings(services.settings)
     if body.media is not None:
         media = body.media.applied_to(media)

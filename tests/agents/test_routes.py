@@ -132,3 +132,16 @@ async def test_an_outbound_call_is_served_by_the_agent_asked_for(
 
         default = await live.client.post("/api/calls", json={"target": "+14255550124"})
         assert default.json()["agent"] == "support"
+
+
+async def test_an_outbound_call_without_an_agent_needs_a_default(
+    start_app: AppFactory, agents_file: Callable[[dict[str, Any]], Path]
+) -> None:
+    path = agents_file({"agents": {"sales": {}}, "routes": {SALES: "sales"}})
+    async with start_app(agents_file=path) as live:
+        response = await live.client.post("/api/calls", json={"target": "+14255550123"})
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "unknown_agent",
+        "message": "no default agent: name one (GET /api/agents lists them)",
+    }
