@@ -344,9 +344,7 @@ class Settings(BaseSettings):
             )
         if self.call_end_webhook_url is not None and not self.call_end_webhook_secret:
             # An unsigned record of every call (transcripts included) is not to be sent anywhere.
-            raise ValueError(
-                "CALL_END_WEBHOOK_URL needs CALL_END_WEBHOOK_SECRET (to sign deliveries)"
-            )
+            raise ValueError("CALL_END_WEBHOOK_URL needs CALL_END_WEBHOOK_SECRET to sign with")
         if self.media_backend == "voice-live" and self.azure_voicelive_endpoint is None:
             raise ValueError(
                 "MEDIA_BACKEND=voice-live needs AZURE_VOICELIVE_ENDPOINT "

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from app.emulator import AcsEmulator
 from app.emulator.media_client import StreamScript, tone
+from app.settings import ConfigurationError, load_settings
 from tests.conftest import AppFactory, LiveApp, call_state
 from tests.webhooks.receiver import HANG, Receiver, readme_verifier, receiving
 
@@ -132,3 +135,9 @@ async def test_a_pending_delivery_finishes_during_the_drain(
         # SIGTERM's drain: it returns only once the retry was delivered.
         await live.services.stopping.drain()
         assert [d.answered for d in receiver.deliveries] == [500, 200]
+
+
+def test_a_webhook_without_a_secret_refuses_startup() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(_env_file=None, call_end_webhook_url="https://crm.example/calls")
+    assert str(refused.value) == "CALL_END_WEBHOOK_URL needs CALL_END_WEBHOOK_SECRET to sign with"
