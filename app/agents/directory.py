@@ -13,7 +13,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
 from app.agents.loading import load_agents
 from app.agents.models import Agent, Agents
@@ -22,22 +21,6 @@ from app.backends.catalog import BackendFactory, open_backend_factory
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CallAgent:
-    """An agent ready to serve a call: its settings and a backend of its own per call."""
-
-    agent: Agent
-    factory: BackendFactory
-
-    @property
-    def name(self) -> str:
-        return self.agent.name
-
-    @property
-    def settings(self) -> Settings:
-        return self.agent.settings
 
 
 class AgentDirectory:
@@ -56,9 +39,8 @@ class AgentDirectory:
         # The app's stack: backend resources of every version stay open until shutdown (a
         # running call may still use them; reloads are rare, each adds a few clients at most).
         self._stack = stack
-        self._current: dict[str, CallAgent] = {}
         self._agents: Agents | None = None
-        self._pinned: OrderedDict[str, CallAgent] = OrderedDict()
+        self._pinned: OrderedDict[str, Agent] = OrderedDict()
         # Every version's factories by the identity of their agent's settings (kept alive here):
         # `backend(settings)` is the app's one backend seam (`Services.backend_factory`).
         self._factories: dict[int, tuple[Settings, BackendFactory]] = {}
@@ -67,15 +49,13 @@ class AgentDirectory:
 
     async def open(self, agents: Agents) -> None:
         """Serve `agents` (validated already), their backend factories opened."""
-        ready: dict[str, CallAgent] = {}
-        for name, agent in agents.agents.items():
+        for agent in agents.agents.values():
             factory = await open_backend_factory(
                 agent.settings.media_backend, agent.settings, self._stack, tools=agent.tools
             )
-            ready[name] = CallAgent(agent, factory)
             self._factories[id(agent.settings)] = (agent.settings, factory)
-        # One assignment each, no await between: a new call sees the old lines or the new.
-        self._current, self._agents = ready, agents
+        # One assignment, no await before it returns: a new call sees the old lines or the new.
+        self._agents = agents
 
     def backend(self, settings: Settings) -> Backend:
         """A new backend for a call of the agent whose settings are `settings`."""
@@ -107,27 +87,25 @@ class AgentDirectory:
         )
         return agents
 
-    def route(self, called: str | None) -> CallAgent | None:
+    def route(self, called: str | None) -> Agent | None:
         """The agent a call to `called` gets now; None when no route nor default matches."""
-        agent = self.agents.route(called)
-        return self._current.get(agent.name) if agent is not None else None
+        return self.agents.route(called)
 
     def line_agent(self, called: str | None) -> str | None:
         """The name of the agent a call to `called` gets now (the intake's router)."""
         agent = self.route(called)
         return agent.name if agent is not None else None
 
-    def named(self, name: str | None) -> CallAgent | None:
+    def named(self, name: str | None) -> Agent | None:
         """The current agent `name` (the default one for None)."""
-        agent = self.agents.get(name)
-        return self._current.get(agent.name) if agent is not None else None
+        return self.agents.get(name)
 
-    def for_call(self, call_connection_id: str, name: str | None) -> CallAgent:
+    def for_call(self, call_connection_id: str, name: str | None) -> Agent:
         """The agent serving a call's media here: the one it was pinned to on this instance,
         else the current agent `name`, else the default (or the first) agent."""
         pinned = self._pinned.get(call_connection_id)
         if pinned is None:
-            pinned = self.named(name) or self.named(None) or next(iter(self._current.values()))
+            pinned = self.named(name) or self.named(None) or next(iter(self.agents.agents.values()))
             if name is not None and pinned.name != name:
                 log.warning("call's agent %r is not configured here: using %r", name, pinned.name)
             self._pinned[call_connection_id] = pinned

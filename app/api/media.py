@@ -6,7 +6,7 @@ import logging
 
 from fastapi import APIRouter, WebSocket
 
-from app.agents.directory import CallAgent
+from app.agents.models import Agent
 from app.api.deps import get_ws_services
 from app.calls.call_actions import BackendCallActions
 from app.calls.call_bus import CallBusError
@@ -68,7 +68,7 @@ async def media_socket(websocket: WebSocket) -> None:
             services.operations, call.call_connection_id, settings.transfer_targets, by="agent"
         ),
         failover=Failover(
-            agent.agent.failover,
+            agent.failover,
             call.call_connection_id,
             store=services.store,
             writer=services.writer,
@@ -91,7 +91,7 @@ async def media_socket(websocket: WebSocket) -> None:
             await session.run()
 
 
-async def _call_agent(services: Services, call: CallIdentity) -> CallAgent:
+async def _call_agent(services: Services, call: CallIdentity) -> Agent:
     """The agent the call started with (its record says which), wherever it started."""
     name: str | None = None
     try:
