@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from app.agent.tools import load_tool_config
+from app.agents.loading import load_agents
+from app.agents.reload_signal import reload_on_sighup
+from app.api import agents as agent_routes
 from app.api import (
     callbacks,
     calls,
@@ -51,9 +53,10 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
     settings = settings if settings is not None else Settings()
     # Refuse to build an internet-facing app whose ACS traffic nobody verifies.
     check_secure_configuration(settings)
-    # A bad AGENT_TOOLS_FILE stops the app here, in one line, not at the first call. The
-    # composition root is where the process environment is handed over (`${VAR}` in headers).
-    tools = load_tool_config(settings, os.environ)
+    # A bad AGENTS_FILE or AGENT_TOOLS_FILE stops the app here, in one line, not at the first
+    # call. The composition root is where the process environment is handed over (`${VAR}` in
+    # the tools files' headers).
+    agents = load_agents(settings, os.environ)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,11 +79,21 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
                 )
             stopping = await stack.enter_async_context(ShutdownSignal())
             services = await build_services(
-                live_settings, stack, emulator=live_emulator, tools=tools, stopping=stopping
+                live_settings,
+                stack,
+                emulator=live_emulator,
+                agents=agents if live_settings is settings else None,
+                environ=os.environ,
+                stopping=stopping,
             )
             # Console streams never end by themselves; the server waits for them on shutdown.
             stopping.on_signal(services.events.close)
             stopping.drain_with(lambda: services.media.drain(settings.shutdown_drain_s))
+            webhook = services.call_end_webhook
+            if webhook is not None:
+                # After the calls drained: the records of the calls the drain ended go out too.
+                stopping.drain_with(lambda: webhook.drain(settings.shutdown_drain_s))
+            await stack.enter_async_context(reload_on_sighup(services.agents))
             app.state.services = services
             yield
 
@@ -105,6 +118,7 @@ def create_app(settings: Settings | None = None, *, emulator: AcsEmulator | None
     app.include_router(eventgrid.router)
     app.include_router(callbacks.router)
     app.include_router(calls.router)
+    app.include_router(agent_routes.router)
     app.include_router(media.router)
     app.include_router(emulator_routes.router)
     app.include_router(metrics.router)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.agent.tools import ToolConfig
-from app.backends.catalog import BackendFactory, open_backend_factory
+import httpx
+
+from app.agents.directory import AgentDirectory
+from app.agents.loading import load_agents
+from app.agents.models import Agents
+from app.backends.catalog import BackendFactory
 from app.calls.acs_client import open_acs_client
 from app.calls.call_bus import CallBus
 from app.calls.control import CallControl
@@ -16,7 +21,6 @@ from app.calls.operations import CallOperations
 from app.calls.store import CallStore
 from app.calls.store_factory import open_call_storage
 from app.calls.write_behind import StateWriter
-from app.media.failover import FailoverPolicy
 from app.media.live_sessions import MediaSessions
 from app.observability.console_feed import EventHub
 from app.observability.metrics import Metrics
@@ -24,6 +28,7 @@ from app.observability.observed_store import ObservedCallStore
 from app.security.service import Security, build_security
 from app.settings import Settings
 from app.shutdown import ShutdownSignal
+from app.webhooks.call_end import CallEndWebhook
 
 if TYPE_CHECKING:  # the emulator is imported only when it runs
     from app.emulator import AcsEmulator
@@ -41,12 +46,14 @@ class Services:
     intake: CallIntake  # the Event Grid webhook and ACS callbacks
     operations: CallOperations  # the control API
     media: MediaSessions
+    agents: AgentDirectory  # the lines: agents and routes (AGENTS_FILE), reloadable
+    # A backend for a call of the agent with these settings (replaced by tests).
     backend_factory: BackendFactory
-    failover: FailoverPolicy  # what a call with no working backend gets (BACKEND_FAILOVER)
     security: Security
     metrics: Metrics  # this app's Prometheus registry (GET /metrics)
     events: EventHub  # live call updates for the operator console (GET /api/events)
     emulator: AcsEmulator | None  # the ACS emulator when it is this app's ACS (test calls)
+    call_end_webhook: CallEndWebhook | None  # each ended call's record (CALL_END_WEBHOOK_URL)
     stopping: ShutdownSignal  # `requested` once a stop signal arrived (the app drains)
 
 
@@ -55,26 +62,38 @@ async def build_services(
     stack: AsyncExitStack,
     *,
     emulator: AcsEmulator | None = None,
-    tools: ToolConfig | None = None,
+    agents: Agents | None = None,
+    environ: Mapping[str, str] | None = None,
     stopping: ShutdownSignal | None = None,
 ) -> Services:
     """Open every dependency the app needs; `stack` closes them in reverse order.
 
-    `emulator` is the ACS emulator the settings point at, when it is this app's ACS."""
+    `emulator` is the ACS emulator the settings point at, when it is this app's ACS; `agents`
+    what AGENTS_FILE held at startup (loaded here without it), `environ` what the agent tools
+    files' `${VAR}` come from (the process environment, handed over by the composition root)."""
+    environ = environ if environ is not None else {}
     security = await build_security(settings, stack)
     # REDIS_URL set: Redis store and bus; unset: in memory. Closed after the media sessions.
     metrics = Metrics()
     events = EventHub()
+    webhook = await _open_call_end_webhook(settings, metrics, stack)
     storage = await open_call_storage(
-        settings, stack, observe=lambda inner: ObservedCallStore(inner, events, metrics)
+        settings,
+        stack,
+        observe=lambda inner: ObservedCallStore(
+            inner, events, metrics, on_ended=webhook.call_ended if webhook else None
+        ),
     )
     store = storage.store
+    if webhook is not None:
+        webhook.attach(store)
+        # Before the store closes: a delivery given up at shutdown is logged with its call.
+        stack.push_async_callback(webhook.close)
     control = CallControl(await open_acs_client(settings, stack), settings)
     # Opened before the sessions' cleanup is registered, so shared backend resources (an Entra
     # credential) close after the last session.
-    backend_factory = await open_backend_factory(
-        settings.media_backend, settings, stack, tools=tools
-    )
+    directory = AgentDirectory(settings, environ, stack)
+    await directory.open(agents if agents is not None else load_agents(settings, environ))
     media = MediaSessions(settings.max_concurrent_calls)
     # Sessions end before the store closes (the stack unwinds in reverse).
     stack.push_async_callback(media.close)
@@ -85,14 +104,24 @@ async def build_services(
         writer=storage.writer,
         bus=storage.bus,
         control=control,
-        intake=CallIntake(store, control, storage.bus),
+        intake=CallIntake(store, control, storage.bus, directory.line_agent, metrics),
         operations=CallOperations(store, control, storage.bus),
         media=media,
-        backend_factory=backend_factory,
-        failover=FailoverPolicy.from_settings(settings),
+        agents=directory,
+        backend_factory=directory.backend,
         security=security,
         metrics=metrics,
         events=events,
         emulator=emulator,
+        call_end_webhook=webhook,
         stopping=stopping or ShutdownSignal(),
     )
+
+
+async def _open_call_end_webhook(
+    settings: Settings, metrics: Metrics, stack: AsyncExitStack
+) -> CallEndWebhook | None:
+    if settings.call_end_webhook_url is None:
+        return None
+    client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
+    return CallEndWebhook.from_settings(settings, metrics, client)

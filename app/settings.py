@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.connection_string import ConnectionString
 from app.settings_backends import backend_problem
 from app.urls import (
     JWKS_EXAMPLE,
@@ -74,35 +75,6 @@ def describe_invalid_settings(exc: ValidationError) -> str:
         names = [str(part) for part in error["loc"] if isinstance(part, str)]
         problems.append(f"{names[0].upper()}: {message}" if names else message)
     return "; ".join(problems)
-
-
-class ConnectionString:
-    """An ACS connection string (`endpoint=...;accesskey=...`) split into its parts."""
-
-    def __init__(self, endpoint: str, access_key: str) -> None:
-        self.endpoint = endpoint
-        self.access_key = access_key
-
-    @classmethod
-    def parse(cls, value: str) -> ConnectionString:
-        """Parse `endpoint=...;accesskey=...`; keys are case-insensitive, order free."""
-        parts: dict[str, str] = {}
-        for segment in value.split(";"):
-            if not segment.strip():
-                continue
-            key, sep, val = segment.partition("=")
-            if not sep:
-                raise ValueError("connection string segments must be key=value")
-            parts[key.strip().lower()] = val.strip()
-        endpoint = parts.get("endpoint", "")
-        access_key = parts.get("accesskey", "")
-        if not endpoint or not access_key:
-            raise ValueError("connection string needs endpoint=...;accesskey=...")
-        scheme = urlsplit(endpoint).scheme
-        if scheme not in ("http", "https"):
-            raise ValueError("connection string endpoint must be an http(s) URL")
-        # The SDK signs the endpoint's host: a trailing slash would change what it signs.
-        return cls(endpoint.rstrip("/"), access_key)
 
 
 class Settings(BaseSettings):
@@ -226,6 +198,14 @@ class Settings(BaseSettings):
     # A WAV file (16-bit PCM, mono) played to the caller before the failover action.
     backend_failover_prompt: Path | None = None
 
+    # --- Lines: an agent per called number (app/agents); each call's record when it ends ----
+    agents_file: Path | None = None
+    call_end_webhook_url: AnyHttpUrl | None = None
+    call_end_webhook_secret: SecretStr | None = None
+    call_end_webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    call_end_webhook_retry_s: float = Field(default=2.0, gt=0, le=60)
+    call_end_webhook_retry_for_s: float = Field(default=60.0, ge=0, le=24 * 3600)
+
     # --- Security --------------------------------------------------------------------------
     acs_resource_id: str | None = None
     acs_jwks_url: str = DEFAULT_ACS_JWKS_URL
@@ -344,6 +324,9 @@ class Settings(BaseSettings):
                 f"BACKEND_FAILOVER=transfer:{failover_target} names no TRANSFER_TARGETS entry: "
                 "add it there (the operator's queue) or use hang_up"
             )
+        if self.call_end_webhook_url is not None and not self.call_end_webhook_secret:
+            # An unsigned record of every call (transcripts included) is not to be sent anywhere.
+            raise ValueError("CALL_END_WEBHOOK_URL needs CALL_END_WEBHOOK_SECRET to sign with")
         problem = backend_problem(self)
         if problem is not None:
             raise ValueError(problem)

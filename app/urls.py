@@ -29,6 +29,7 @@ SETTING_URLS: dict[str, tuple[tuple[str, ...], str, str]] = {
         "an http(s) URL",
         "https://<resource>.services.ai.azure.com",
     ),
+    "call_end_webhook_url": (HTTP, "an http(s) URL", "https://crm.example.com/acs-bridge/calls"),
     # http only from this machine (the emulator): `Settings` checks the host.
     "acs_jwks_url": (HTTP, "an https URL", JWKS_EXAMPLE),
     "redis_url": (

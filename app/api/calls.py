@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api.deps import ServicesDep
+from app.api.errors import ApiError
 from app.calls.control import MediaOptions
 from app.calls.models import CallAction, CallRecord
 from app.security.dependencies import ControlKeyDep
@@ -69,6 +70,9 @@ class PlaceCallRequest(BaseModel):
         default=None, description="E.164 number shown to a PSTN callee (required by ACS for PSTN)"
     )
     media: MediaOverrides | None = None
+    agent: str | None = Field(
+        default=None, max_length=64, description="The agent (AGENTS_FILE) serving the call"
+    )
 
     @field_validator("target")
     @classmethod
@@ -138,13 +142,21 @@ async def get_call(call_connection_id: CallId, services: ServicesDep) -> CallRec
     summary="Place an outbound call with media streaming",
     status_code=201,
     response_model=CallRecord,
-    responses=_ERRORS,
+    responses={**_ERRORS, 400: {"description": "Unknown agent or invalid target"}},
 )
 async def place_call(body: PlaceCallRequest, services: ServicesDep) -> CallRecord:
+    agent = services.agents.named(body.agent)
+    if agent is None:
+        wanted = f"no agent named {body.agent!r}" if body.agent else "no default agent: name one"
+        raise ApiError(400, "unknown_agent", f"{wanted} (GET /api/agents lists them)")
     media = MediaOptions.from_settings(services.settings)
     if body.media is not None:
         media = body.media.applied_to(media)
-    return await services.operations.place(body.target, body.source_caller_id, media)
+    record = await services.operations.place(
+        body.target, body.source_caller_id, media, agent=agent.name
+    )
+    services.metrics.call_routed(agent.name)
+    return record
 
 
 @router.post(

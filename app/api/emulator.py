@@ -167,6 +167,10 @@ async def place_call(
         message = f"the webhook answered {result.status}"
         said = _error_text(result.body)
         raise ApiError(502, "test_call_failed", f"{message}: {said}" if said else message)
+    if call is None and emulator.rejection(delivery.incoming_call_context) is not None:
+        raise ApiError(
+            409, "call_rejected", f"the service rejected the call to {to}: no agent answers it"
+        )
     return PlacedCall(event_id=delivery.event_id, call=call, webhook_status=result.status)
 
 

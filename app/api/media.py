@@ -6,9 +6,11 @@ import logging
 
 from fastapi import APIRouter, WebSocket
 
+from app.agents.models import Agent
 from app.api.deps import get_ws_services
 from app.calls.call_actions import BackendCallActions
 from app.calls.call_bus import CallBusError
+from app.calls.store import StoreUnavailable
 from app.media.commands import media_commands
 from app.media.failover import Failover
 from app.media.live_sessions import TooManyCalls
@@ -48,10 +50,13 @@ async def media_socket(websocket: WebSocket) -> None:
         )
         return
     await websocket.accept()
-    settings = services.settings
     previous = services.media.find(call.call_connection_id)
     if previous is None:
         await _take_over_elsewhere(services, call)
+    agent = await _call_agent(services, call)
+    # The agent's settings: the global ones with its per-call keys (backend, prompt, tools,
+    # transfer targets, failover) applied.
+    settings = agent.settings
     session = MediaSession(
         websocket,
         call,
@@ -63,7 +68,7 @@ async def media_socket(websocket: WebSocket) -> None:
             services.operations, call.call_connection_id, settings.transfer_targets, by="agent"
         ),
         failover=Failover(
-            services.failover,
+            agent.failover,
             call.call_connection_id,
             store=services.store,
             writer=services.writer,
@@ -77,13 +82,25 @@ async def media_socket(websocket: WebSocket) -> None:
         # A new socket of a call whose earlier one is still here takes over its backend.
         previous=previous,
     )
-    with bind_call(call.call_connection_id, call.correlation_id):
+    with bind_call(call.call_connection_id, call.correlation_id, agent.name):
         async with (
             services.media.hold(session),
             # This instance now owns the call's media: control actions reach it over the bus.
             services.bus.serve(call.call_connection_id, media_commands(session)),
         ):
             await session.run()
+
+
+async def _call_agent(services: Services, call: CallIdentity) -> Agent:
+    """The agent the call started with (its record says which), wherever it started."""
+    name: str | None = None
+    try:
+        record = await services.store.get(call.call_connection_id)
+    except StoreUnavailable:
+        record = None  # the socket still gets audio; the agent is the default one
+    if record is not None:
+        name = record.agent
+    return services.agents.for_call(call.call_connection_id, name)
 
 
 async def _take_over_elsewhere(services: Services, call: CallIdentity) -> None:

@@ -31,7 +31,7 @@ from fastapi import APIRouter, Query, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from app.api.deps import get_ws_services
-from app.api.emulator import place_call
+from app.api.emulator import PARTY_PATTERN, place_call
 from app.api.errors import ApiError
 from app.observability.console_feed import RoundTripMeasured
 from app.observability.logging import bind_call
@@ -61,6 +61,9 @@ router = APIRouter()
 async def softphone(
     websocket: WebSocket,
     key: Annotated[str | None, Query(description="The control API key", max_length=512)] = None,
+    to: Annotated[
+        str | None, Query(description="The line to call (its agent answers)", pattern=PARTY_PATTERN)
+    ] = None,
 ) -> None:
     services = get_ws_services(websocket)
     try:
@@ -83,7 +86,7 @@ async def softphone(
         return
     from app.emulator.browser_phone import BrowserPhone
 
-    await BrowserCall(websocket, services, emulator, BrowserPhone(rate)).run(media)
+    await BrowserCall(websocket, services, emulator, BrowserPhone(rate), to=to).run(media)
 
 
 class Refused(Exception):
@@ -99,12 +102,19 @@ class BrowserCall:
     """One softphone call: places it, relays both ways, and ends it however it ends."""
 
     def __init__(
-        self, websocket: WebSocket, services: Services, emulator: AcsEmulator, phone: BrowserPhone
+        self,
+        websocket: WebSocket,
+        services: Services,
+        emulator: AcsEmulator,
+        phone: BrowserPhone,
+        *,
+        to: str | None = None,
     ) -> None:
         self._ws = websocket
         self._services = services
         self._emulator = emulator
         self._phone = phone
+        self._to = to
         self._bad_messages = 0
         self._published_ms: float | None = None
 
@@ -113,7 +123,11 @@ class BrowserCall:
         with media.live_caller(caller, self._phone):
             try:
                 placed = await place_call(
-                    self._ws, self._services, caller=caller, caller_display_name=CALLER_DISPLAY_NAME
+                    self._ws,
+                    self._services,
+                    caller=caller,
+                    caller_display_name=CALLER_DISPLAY_NAME,
+                    to=self._to,
                 )
             except ApiError as exc:
                 await self._ws.close(CALL_FAILED, exc.message[:120])

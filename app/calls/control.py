@@ -116,6 +116,12 @@ class CallControl:
             )
         return _placed(props)
 
+    async def reject(self, incoming: IncomingCall) -> None:
+        """Reject an IncomingCall (the caller hears it refused, not silence)."""
+        client = self._require_client()
+        async with _Translated("reject"):
+            await client.reject_call(incoming.incoming_call_context, call_reject_reason="busy")
+
     async def create(
         self, target: str, source_caller_id: str | None, media: MediaOptions
     ) -> PlacedCall:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.calls import record_changes
@@ -14,12 +15,17 @@ from app.calls.deliveries import (
     SUBSCRIPTION_VALIDATION,
     CallbackEvent,
     GridEvent,
+    IncomingCall,
     parse_incoming_call,
     validation_code,
 )
 from app.calls.store import CallStore
+from app.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+# The called party (raw id) -> the name of the agent that answers it, None for no agent.
+LineRouter = Callable[[str | None], str | None]
 
 # Event Grid retries for up to 24 h; a claim must outlive the retries it deduplicates.
 CLAIM_TTL_S = 24 * 3600.0
@@ -50,10 +56,19 @@ class CallbackOutcome:
 class CallIntake:
     """Answers incoming calls exactly once and applies callbacks to call state."""
 
-    def __init__(self, store: CallStore, control: CallControl, bus: CallBus) -> None:
+    def __init__(
+        self,
+        store: CallStore,
+        control: CallControl,
+        bus: CallBus,
+        route: LineRouter,
+        metrics: Metrics,
+    ) -> None:
         self._store = store
         self._control = control
         self._bus = bus
+        self._route = route
+        self._metrics = metrics
 
     async def handle_grid_events(self, events: list[GridEvent]) -> DeliveryOutcome:
         """Process an Event Grid batch in order."""
@@ -133,7 +148,11 @@ class CallIntake:
                 log.info("incoming call event %s already handled", event.id)
                 return None
             claimed.append(key)
+        agent = self._route(incoming.callee)
         try:
+            if agent is None:
+                await self._reject_unrouted(event.id, incoming)
+                return None
             placed = await self._control.answer(incoming)
         except CallControlError:
             # Let Event Grid's retry (or another instance) try again.
@@ -142,13 +161,28 @@ class CallIntake:
             raise
         await self._store.update(
             placed.call_connection_id,
-            record_changes.new_inbound_call(placed.call_connection_id, incoming),
+            record_changes.new_inbound_call(placed.call_connection_id, incoming, agent),
         )
+        self._metrics.call_routed(agent)
         log.info(
-            "answered incoming call",
+            "answered incoming call to %s with agent %s",
+            incoming.callee,
+            agent,
             extra={
                 "call_connection_id": placed.call_connection_id,
                 "correlation_id": incoming.correlation_id,
+                "agent": agent,
             },
         )
         return placed.call_connection_id
+
+    async def _reject_unrouted(self, event_id: str, incoming: IncomingCall) -> None:
+        # Answering would leave the caller in silence: no agent is configured for this line.
+        await self._control.reject(incoming)
+        self._metrics.call_unrouted()
+        log.warning(
+            "rejected incoming call %s to %s: no route and no default agent (AGENTS_FILE)",
+            event_id,
+            incoming.callee,
+            extra={"correlation_id": incoming.correlation_id},
+        )

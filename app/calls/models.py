@@ -155,6 +155,7 @@ class CallRecord(BaseModel):
     caller: str | None = None
     caller_display_name: str | None = None
     callee: str | None = None
+    agent: str | None = None  # the agent (AGENTS_FILE) serving the call, chosen at its start
     connection_state: ConnectionState = ConnectionState.CONNECTING
     media_state: MediaState = MediaState.DISABLED
     media_failure: MediaFailure | None = None

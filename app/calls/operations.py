@@ -80,14 +80,23 @@ class CallOperations:
         return record
 
     async def place(
-        self, target: str, source_caller_id: str | None, media: MediaOptions
+        self,
+        target: str,
+        source_caller_id: str | None,
+        media: MediaOptions,
+        *,
+        agent: str | None = None,
     ) -> CallRecord:
-        """Ask ACS to call `target` and record the outbound call."""
+        """Ask ACS to call `target` and record the outbound call, served by `agent`."""
         placed = await self._control.create(target, source_caller_id, media)
         record = await self._store.update(
             placed.call_connection_id,
             record_changes.new_outbound_call(
-                placed.call_connection_id, target, source_caller_id, placed.correlation_id
+                placed.call_connection_id,
+                target,
+                source_caller_id,
+                placed.correlation_id,
+                agent,
             ),
         )
         assert record is not None

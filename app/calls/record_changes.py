@@ -80,8 +80,10 @@ KNOWN_EVENTS = {
 }
 
 
-def new_inbound_call(call_connection_id: str, incoming: IncomingCall) -> Mutation:
-    """Record a call we just answered (keeps what callbacks may already have written)."""
+def new_inbound_call(
+    call_connection_id: str, incoming: IncomingCall, agent: str | None = None
+) -> Mutation:
+    """Record a call we just answered with `agent` (keeps what callbacks may have written)."""
 
     def mutate(current: CallRecord | None) -> CallRecord:
         base = current or CallRecord(call_connection_id=call_connection_id)
@@ -91,6 +93,7 @@ def new_inbound_call(call_connection_id: str, incoming: IncomingCall) -> Mutatio
                 "caller": incoming.caller,
                 "callee": incoming.callee,
                 "caller_display_name": incoming.caller_display_name,
+                "agent": agent,
                 "server_call_id": base.server_call_id or incoming.server_call_id,
                 "correlation_id": base.correlation_id or incoming.correlation_id,
             }
@@ -100,9 +103,13 @@ def new_inbound_call(call_connection_id: str, incoming: IncomingCall) -> Mutatio
 
 
 def new_outbound_call(
-    call_connection_id: str, target: str, source: str | None, correlation_id: str | None
+    call_connection_id: str,
+    target: str,
+    source: str | None,
+    correlation_id: str | None,
+    agent: str | None = None,
 ) -> Mutation:
-    """Record a call we placed."""
+    """Record a call we placed, served by `agent`."""
 
     def mutate(current: CallRecord | None) -> CallRecord:
         base = current or CallRecord(call_connection_id=call_connection_id)
@@ -111,6 +118,7 @@ def new_outbound_call(
                 "direction": Direction.OUTBOUND,
                 "caller": source,
                 "callee": target,
+                "agent": agent,
                 "correlation_id": base.correlation_id or correlation_id,
             }
         ).with_event("CallCreated", detail=f"to {target}")

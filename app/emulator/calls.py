@@ -113,7 +113,7 @@ class CallEngine:
         offer = self.offers.get(context)
         if offer is None:
             raise bad_request("Invalid incomingCallContext: unknown or expired.")
-        if offer.answered_call_id is not None:
+        if offer.answered_call_id is not None or offer.rejected_reason is not None:
             raise EmulatorError(409, "Conflict", "The call has already been answered.")
         call = EmulatedCall(
             call_connection_id=str(uuid.uuid4()),

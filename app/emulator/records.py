@@ -58,6 +58,7 @@ class OfferedCall:
     answered_call_id: str | None = None
     caller_script: StreamScript | None = None  # what the caller says once answered
     hang_up_after_s: float | None = None  # the caller hangs up this long after the answer
+    rejected_reason: str | None = None  # set once the service rejected the call (reject_call)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from app.emulator import payloads
 from app.emulator.calls import CallEngine
-from app.emulator.errors import EmulatorError, error_body
+from app.emulator.errors import EmulatorError, bad_request, error_body
 from app.emulator.faults import OPERATIONS, FaultPlan
 from app.emulator.hmac_auth import SignatureError, verify_request
 from app.emulator.media_handler import TokenSource
@@ -29,6 +29,7 @@ SUPPORTED_API_VERSIONS = frozenset({API_VERSION})
 BODY_REQUIRED = frozenset(
     {
         "answer",
+        "reject",
         "create",
         "startMediaStreaming",
         "stopMediaStreaming",
@@ -37,7 +38,9 @@ BODY_REQUIRED = frozenset(
     }
 )
 # The operations whose SDK request carries Repeatability-Request-ID (the REST spec's too).
-REPEATABLE = frozenset({"answer", "create", "terminate", "transferToParticipant", "sendDtmfTones"})
+REPEATABLE = frozenset(
+    {"answer", "reject", "create", "terminate", "transferToParticipant", "sendDtmfTones"}
+)
 KEYS_ROUTE = "keys"
 _JSON_BODY: web.RequestKey[dict[str, Any]] = web.RequestKey("json_body", dict)
 _CALL = "/calling/callConnections/{call_id:[^/:]+}"
@@ -63,6 +66,7 @@ def build_app(ctx: RestContext) -> web.Application:
     app = web.Application(middlewares=[api.middleware])
     router = app.router
     router.add_post("/calling/callConnections:answer", api.answer, name="answer")
+    router.add_post("/calling/callConnections:reject", api.reject, name="reject")
     router.add_post("/calling/callConnections", api.create, name="create")
     router.add_post(_CALL + ":startMediaStreaming", api.start_media, name="startMediaStreaming")
     router.add_post(_CALL + ":stopMediaStreaming", api.stop_media, name="stopMediaStreaming")
@@ -160,6 +164,17 @@ class _Routes:
     async def answer(self, request: web.Request) -> web.StreamResponse:
         call = self._engine.answer(_json_body(request))
         return web.json_response(payloads.call_properties(call), status=200)
+
+    async def reject(self, request: web.Request) -> web.StreamResponse:
+        # The real service answers 204; the offer can no longer be answered.
+        body = _json_body(request)
+        offer = self._engine.offers.get(str(body.get("incomingCallContext", "")))
+        if offer is None:
+            raise bad_request("Invalid incomingCallContext: unknown or expired.")
+        if offer.answered_call_id is not None or offer.rejected_reason is not None:
+            raise EmulatorError(409, "Conflict", "The call has already been answered or rejected.")
+        offer.rejected_reason = str(body.get("callRejectReason") or "none")
+        return web.Response(status=204)
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         call = self._engine.create(_json_body(request))

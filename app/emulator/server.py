@@ -287,6 +287,12 @@ class AcsEmulator:
             return None
         return self.calls.get(offer.answered_call_id)
 
+    def rejection(self, incoming_call_context: str) -> str | None:
+        """The reason the service gave when it rejected this offered call (None: it did not)."""
+        engine, _ = self._running()
+        offer = engine.offers.get(incoming_call_context)
+        return offer.rejected_reason if offer is not None else None
+
     def events_for(self, call_connection_id: str) -> list[dict[str, object]]:
         """Every callback event sent for a call so far, in order."""
         return [

@@ -36,15 +36,19 @@ _RECORD_ATTRS = frozenset(
 class CallIds:
     call_connection_id: str
     correlation_id: str | None = None
+    agent: str | None = None
 
 
 _current_call: ContextVar[CallIds | None] = ContextVar("acs_bridge_call", default=None)
 
 
 @contextmanager
-def bind_call(call_connection_id: str, correlation_id: str | None = None) -> Iterator[CallIds]:
-    """Within the block (and tasks started in it), log lines carry these call ids."""
-    ids = CallIds(call_connection_id, correlation_id)
+def bind_call(
+    call_connection_id: str, correlation_id: str | None = None, agent: str | None = None
+) -> Iterator[CallIds]:
+    """Within the block (and tasks started in it), log lines carry these call ids (and the
+    call's agent, as an extra field, when given)."""
+    ids = CallIds(call_connection_id, correlation_id, agent)
     token = _current_call.set(ids)
     try:
         yield ids
@@ -73,6 +77,8 @@ class CallContextFilter(logging.Filter):
             record.correlation_id = ids.correlation_id if ids else None
         if "instance_id" not in fields:
             record.instance_id = self.instance_id
+        if ids is not None and ids.agent is not None and "agent" not in fields:
+            record.agent = ids.agent
         return True
 
 

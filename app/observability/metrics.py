@@ -43,6 +43,26 @@ class Metrics:
         self.calls_ended = Counter(
             "calls_ended", "Calls ended, by outcome", ["outcome"], namespace=ns, registry=r
         )
+        self.calls_by_agent = Counter(
+            "calls_by_agent",
+            "Calls started, by agent (AGENTS_FILE)",
+            ["agent"],
+            namespace=ns,
+            registry=r,
+        )
+        self.calls_unrouted = Counter(
+            "calls_unrouted",
+            "Incoming calls rejected: no route, no default agent",
+            namespace=ns,
+            registry=r,
+        )
+        self.call_end_webhooks = Counter(
+            "call_end_webhooks",
+            "Call-end webhook deliveries, by outcome (delivered, failed)",
+            ["outcome"],
+            namespace=ns,
+            registry=r,
+        )
         self.media_sessions_active = Gauge(
             "media_sessions_active", "Open media WebSockets", namespace=ns, registry=r
         )
@@ -138,6 +158,18 @@ class Metrics:
         if was_active:
             self.calls_active.dec()
         self.calls_ended.labels(outcome).inc()
+
+    def call_routed(self, agent: str) -> None:
+        """A call started with `agent`."""
+        self.calls_by_agent.labels(agent).inc()
+
+    def call_unrouted(self) -> None:
+        """An incoming call matched no route and there is no default agent: rejected."""
+        self.calls_unrouted.inc()
+
+    def call_end_webhook(self, outcome: str) -> None:
+        """A call's record was delivered (`delivered`) or given up on (`failed`)."""
+        self.call_end_webhooks.labels(outcome).inc()
 
     # --- media (per session, or batched per flush) ----------------------------------------------
     def media_session_started(self) -> None:

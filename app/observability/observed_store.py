@@ -9,6 +9,8 @@ transitions are counted by whichever instance applied them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.calls.models import CallRecord, ConnectionState, MediaState
 from app.calls.store import CallStore, Mutation
 from app.observability.console_feed import EventHub
@@ -18,10 +20,19 @@ from app.observability.metrics import Metrics
 class ObservedCallStore:
     """Delegates to `inner`; publishes each changed record and counts call starts and ends."""
 
-    def __init__(self, inner: CallStore, events: EventHub, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        inner: CallStore,
+        events: EventHub,
+        metrics: Metrics,
+        *,
+        on_ended: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        """`on_ended` hears of each call that reached `disconnected` here (the webhook)."""
         self._inner = inner
         self._events = events
         self._metrics = metrics
+        self._on_ended = on_ended
 
     async def get(self, call_connection_id: str) -> CallRecord | None:
         return await self._inner.get(call_connection_id)
@@ -64,6 +75,8 @@ class ObservedCallStore:
             self._metrics.call_started()
         elif after.connection_state is ended and (before is None or was_live):
             self._metrics.call_ended(call_outcome(after), was_active=was_live)
+            if self._on_ended is not None:
+                self._on_ended(after)
 
 
 def call_outcome(record: CallRecord) -> str:

@@ -9,6 +9,7 @@
     events: "api/events",
     call: (id) => `api/calls/${encodeURIComponent(id)}`,
     emulatorCalls: "api/emulator/calls",
+    agents: "api/agents",
   };
   const LEVEL_STALE_MS = 1000;   // a meter with no news for this long falls to zero
   const DETAIL_CHARS = 160;      // tool arguments and results are cut to this in the list
@@ -120,7 +121,7 @@
   function callerSub(call) {
     const arrow = call.direction === "outbound" ? "↗" : "↘";
     const from = call.caller_display_name ? call.caller : null;
-    const parts = [from, call.callee ? `→ ${call.callee}` : null].filter(Boolean);
+    const parts = [from, call.callee ? `→ ${call.callee}` : null, call.agent ? `· ${call.agent}` : null].filter(Boolean);
     return `${arrow} ${parts.join(" ") || call.direction || ""}`.trim();
   }
 
@@ -278,6 +279,7 @@
       ["Direction", call.direction],
       ["Caller", [call.caller_display_name, call.caller].filter(Boolean).join(" · ")],
       ["Callee", call.callee],
+      ["Agent", call.agent],
       ["Call state", label(call.connection_state)],
       ["Media state", label(call.media_state)],
       ["Media failure", failure ? [failure.status_details, failure.sub_code ? `${failure.code}/${failure.sub_code}` : failure.code, failure.message].filter(Boolean).join(" · ") : null],
@@ -532,10 +534,25 @@
   const hangUp = (id, button) => act(button, API.call(id), { method: "DELETE" }, "Hang-up requested");
 
   async function placeTestCall(button) {
+    const to = $("call-line").value;
     await act(button, API.emulatorCalls, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(to ? { to } : {}),
     }, "Test call placed");
     button.disabled = false;
+  }
+
+  // The lines a test or browser call can ring: each route of AGENTS_FILE, by its agent.
+  async function loadLines() {
+    const select = $("call-line");
+    const response = await api(API.agents).catch(() => null);
+    if (!response || !response.ok) return;
+    const agents = await response.json();
+    select.replaceChildren(el("option", { value: "", text: agents.default ? `Any line (${agents.default})` : "Any line" }));
+    for (const [line, agent] of Object.entries(agents.routes)) {
+      select.append(el("option", { value: line, text: `${line} (${agent})` }));
+    }
+    select.hidden = !state.config.emulator || Object.keys(agents.routes).length === 0;
   }
 
   // --- key dialog -----------------------------------------------------------------------------
@@ -600,6 +617,7 @@
     $("place-call").addEventListener("click", (event) => placeTestCall(event.currentTarget));
     state.phone = window.AcsBridgePhone.create({
       key: () => state.key,
+      line: () => $("call-line").value,
       toast,
       onCall: (id) => { state.selected = id; render(); },  // its details show the transcript
     });
@@ -623,6 +641,7 @@
       if (!(await askKey(null))) return;  // the "API key" button asks again
     }
     connect();
+    loadLines();
   }
 
   start();

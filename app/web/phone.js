@@ -103,6 +103,8 @@
       url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
       const key = hooks.key();
       if (key) url.searchParams.set("key", key);
+      const line = hooks.line ? hooks.line() : "";
+      if (line) url.searchParams.set("to", line);  // the agent of that line answers
       const ws = new WebSocket(url);
       ws.binaryType = "arraybuffer";
       call = { ws, context, stream, playback, analyser, id: null, ended: false, stops: 0 };

@@ -78,6 +78,7 @@ def streaming_call() -> CallRecord:
         caller="+14255550123",
         caller_display_name=HOSTILE_NAME,
         callee="+18005550100",
+        agent="sales",
         connection_state=ConnectionState.CONNECTED,
         media_state=MediaState.ACTIVE,
         created_at=started,
@@ -166,6 +167,7 @@ async def test_console_shows_a_published_call_and_stops_its_media(browser: Brows
         assert await row.locator("img").count() == 0
         await expect(row.locator(".badge").nth(1)).to_have_text("Streaming")
         await expect(row).to_contain_text("6,701")
+        await expect(row.locator(".caller-sub").first).to_contain_text("→ +18005550100 · sales")
         await expect(page.locator("#stat-active")).to_have_text("2")
 
         services.events.publish_level(call.call_connection_id, 0.2)
@@ -174,6 +176,8 @@ async def test_console_shows_a_published_call_and_stops_its_media(browser: Brows
         await row.click()
         details = page.locator("#details")
         await expect(details).to_be_visible()
+        agent = details.locator("dt", has_text="Agent").locator("xpath=following-sibling::dd[1]")
+        await expect(agent).to_have_text("sales")
         action = details.locator("#details-actions li")
         await expect(action).to_have_count(1)
         await expect(action.locator(".event-type")).to_have_text("Transfer")
