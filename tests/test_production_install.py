@@ -26,6 +26,9 @@ PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md", "app")
 IMPORT_ALL = """
 import importlib, importlib.util, pkgutil, sys
 import app
+
+# The heaviest end-to-end tests: CI runs them; `./scripts/test -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 # Modules of an optional extra (pyproject's optional-dependencies) import only with it.
 OPTIONAL = {"app.backends.pipecat": "pipecat"}
 failed = []

@@ -31,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import NoReturn
+from collections.abc import Coroutine
+from typing import Any, NoReturn
 
 from starlette.websockets import WebSocketDisconnect
 
@@ -253,16 +254,14 @@ class MediaSession(SessionParking, SessionHealth):
         """A re-established stream: the same backend, this socket's pacer, fresh resamplers."""
         call.inbound_resamplers.clear()  # rebuilt for this socket's format on its first frame
         media = self._attach(call, stream)
-        assert self._task_group is not None
-        self._task_group.create_task(self._send_paced(media.pacer))
+        self._spawn(self._send_paced(media.pacer))
         call.feed.deliver(STREAM_RESUMED)
         log.info("media stream resumed with the call's backend", extra=self._log_extra())
         return call
 
     def _attach(self, call: CallMedia, stream: StreamFormat) -> SocketMedia:
         """This socket's outbound side for the call's backend; its feeder runs in this session."""
-        assert self._task_group is not None
-        self._task_group.create_task(call.feed.run())
+        self._spawn(call.feed.run())
         pacer = OutboundPacer(
             stream.frame_bytes,
             lead_ms=self._settings.media_outbound_lead_ms,
@@ -305,8 +304,16 @@ class MediaSession(SessionParking, SessionHealth):
         assert call.output is not None
         await call.backend.open(context, call.output, self._actions)
         call.opened = True
+        self._spawn(self._send_paced(media.pacer))
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run `job` in the session's task group; dropped once the session is ending (a socket
+        that closed while the backend was opening), never an error of the backend's."""
         assert self._task_group is not None
-        self._task_group.create_task(self._send_paced(media.pacer))
+        try:
+            self._task_group.create_task(job)
+        except RuntimeError:
+            job.close()
 
     # --- pacer and watchdog ------------------------------------------------------------------
 

@@ -14,6 +14,9 @@ from app.server import bind_socket, serve_in_background
 from app.settings import Settings
 from tests.observability.conftest import CHROMIUM_ARGS, chromium_path
 
+# The heaviest end-to-end tests: CI runs them; `./scripts/test -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 # Chromium resolves this name to 127.0.0.1, but only loopback *names and addresses* make a
 # secure context: http://bridge.test is as insecure as a server's LAN address.
 REMOTE_NAME = "bridge.test"

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import pytest
 from fastapi import APIRouter, Header, Request
 from playwright.async_api import Browser, Page, expect
 
@@ -34,6 +35,9 @@ from app.emulator import AcsEmulator
 from app.security.dependencies import ControlKeyDep
 from app.server import serve_in_background
 from tests.observability.conftest import observed_app, services_of, settings_with
+
+# The heaviest end-to-end tests: CI runs them; `./scripts/test -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 KEY = "browser-test-key"
 SCREENSHOT = Path(tempfile.gettempdir()) / "acs-bridge-console.png"

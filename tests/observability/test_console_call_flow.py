@@ -6,12 +6,16 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser, expect
 
 from app.embedded_acs import embedded_acs
 from app.main import create_app
 from app.server import bind_socket, serve_in_background
 from app.settings import Settings
+
+# The heaviest end-to-end tests: CI runs them; `./scripts/test -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 KEY = "console-flow-key"
 SCREENSHOT = Path(tempfile.gettempdir()) / "acs-bridge-console-call.png"

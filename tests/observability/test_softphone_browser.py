@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from fastapi import FastAPI
 from playwright.async_api import Browser, Page, expect
 
@@ -26,6 +27,9 @@ from app.services import Services
 from app.settings import Settings
 from tests.backends.realtime.fake_server import fake_realtime, model_tone
 from tests.observability.conftest import MICROPHONE_HZ
+
+# The heaviest end-to-end tests: CI runs them; `./scripts/test -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
 
 KEY = "softphone-key"
 MS = re.compile(r"^\d+ ms$")

@@ -20,6 +20,9 @@ from tests.backends.pipecat.test_end_to_end import record, rms, wait_disconnecte
 from tests.backends.realtime.conftest import FakeActions, FakeOutput, call_context
 from tests.conftest import AppFactory, LiveApp, StreamFactory
 
+# The heaviest end-to-end tests: CI runs them; `./scripts/test -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 SPOKEN_S = (0.72, 3.14)  # seconds into the recording
 QUESTION = "What time do you open tomorrow?"
 ANSWER = "We open at nine."
