@@ -91,7 +91,8 @@ class SessionHealth(SessionBase):
             self._metrics.backend_outage()
         if change.event is not None:
             level = logging.INFO if change.event in _GOOD_NEWS else logging.WARNING
-            log.log(level, "%s: %s", change.event, change.detail or "", extra=self._log_extra())
+            detail = f": {change.detail}" if change.detail else ""
+            log.log(level, "%s%s", change.event, detail, extra=self._log_extra())
         self._writer.submit(
             self.call.call_connection_id,
             session_record.backend_health(
