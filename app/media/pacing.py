@@ -54,6 +54,7 @@ class OutboundPacer:
         lead_ms: int = 80,
         buffer_ms: int = 30_000,
         clock: Callable[[], float] = time.monotonic,
+        on_first_frame: Callable[[float, float], None] | None = None,
     ) -> None:
         self.frame_bytes = frame_bytes
         self.frame_ms = frame_ms
@@ -79,6 +80,11 @@ class OutboundPacer:
         self._failure: Exception | None = None
         self.frames_sent = 0
         self.stops_sent = 0
+        # Audio that reached an idle pacer (or a new playback): when it came, and whose frame
+        # going out ends the wait; `on_first_frame(came, sent)` measures the outbound latency.
+        self._on_first_frame = on_first_frame
+        self._burst: Playback | None = None
+        self._burst_at = 0.0
 
     @property
     def queued_frames(self) -> int:
@@ -93,6 +99,8 @@ class OutboundPacer:
         ):
             # The usual case, one whole frame that fits: no re-chunking.
             playback = self._anonymous if playback_id is None else self._playback(playback_id)
+            if self._burst is None and self._on_first_frame is not None:
+                self._start_burst(playback)
             self._frames.append((pcm, playback))
             self._pump()
             return
@@ -125,6 +133,8 @@ class OutboundPacer:
 
     def _queue(self, pcm: bytes, playback_id: str | None = None) -> None:
         playback = self._playback(playback_id)
+        if self._burst is None and self._on_first_frame is not None:
+            self._start_burst(playback)
         if self._partial and self._partial_playback is not playback:
             self.flush()
         data = self._partial + pcm if self._partial else pcm
@@ -151,6 +161,7 @@ class OutboundPacer:
         self._partial = b""
         self._partial_playback = None
         self._next_play_at = None
+        self._burst = None
         self._space.set()
         if self._send is not None and not self._busy():
             # Nothing is being sent: StopAudio goes out now, from here.
@@ -216,6 +227,11 @@ class OutboundPacer:
         if playback.first_play_at is None:
             playback.first_play_at = next_play_at
         playback.frames_sent += 1
+        if playback is self._burst:
+            self._burst = None
+            on_first_frame = self._on_first_frame
+            if on_first_frame is not None:
+                on_first_frame(self._burst_at, now)
         self._next_play_at = next_play_at + self._frame_s
         self.frames_sent += 1
         return frame
@@ -268,6 +284,14 @@ class OutboundPacer:
         """Wait for a wakeup, at most `limit_s` seconds; True when the time ran out."""
         self._wakeup.clear()
         return await wait_for_event(self._wakeup, limit_s)
+
+    def _start_burst(self, playback: Playback) -> None:
+        """Time this audio to its first frame out when it starts a response: nothing was
+        queued, or it is a new playback (the previous one's tail may still be queued)."""
+        frames = self._frames
+        if (not frames and not self._partial) or (frames and frames[-1][1] is not playback):
+            self._burst = playback
+            self._burst_at = self._clock()
 
     def _playback(self, playback_id: str | None) -> Playback:
         if playback_id is None:

@@ -24,6 +24,10 @@ from prometheus_client.exposition import choose_encoder
 NAMESPACE = "acs_bridge"
 # Outbound frames queued for pacing (20 ms each): 4 is the default lead, 1500 is 30 s of audio.
 QUEUE_DEPTH_BUCKETS = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 1500)
+# What the bridge adds per direction: under a frame (20 ms) is the target, a pacing lead (80 ms)
+# or more is a fault.
+BRIDGE_LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.5)
+TURN_LATENCY_BUCKETS_S = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 HTTP_DURATION_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -76,6 +80,25 @@ class Metrics:
             namespace=ns,
             registry=r,
             buckets=QUEUE_DEPTH_BUCKETS,
+        )
+        self.bridge_latency = Histogram(
+            "bridge_latency_seconds",
+            "What the bridge adds to the audio, by direction (in: every caller frame, arrival "
+            "to handed to the backend's model or downstream; out: a response's first audio to "
+            "its first frame sent to ACS)",
+            ["direction", "backend"],
+            namespace=ns,
+            registry=r,
+            buckets=BRIDGE_LATENCY_BUCKETS_S,
+        )
+        self.turn_latency = Histogram(
+            "turn_latency_seconds",
+            "Caller's end of speech (as the model or VAD reports it) to the first agent audio "
+            "sent to ACS",
+            ["backend"],
+            namespace=ns,
+            registry=r,
+            buckets=TURN_LATENCY_BUCKETS_S,
         )
         self.backend_errors = Counter(
             "backend_errors",
@@ -164,6 +187,23 @@ class Metrics:
     def observe_outbound_queue(self, frames: int) -> None:
         """Sample one session's outbound queue depth (once per flush)."""
         self.outbound_queue.observe(frames)
+
+    def observe_latency(
+        self, backend: str, inbound: list[float], outbound: list[float], turns: list[float]
+    ) -> None:
+        """One session's latency samples (seconds) since its last flush."""
+        if inbound:
+            observe = self.bridge_latency.labels("in", backend).observe
+            for seconds in inbound:
+                observe(seconds)
+        if outbound:
+            observe = self.bridge_latency.labels("out", backend).observe
+            for seconds in outbound:
+                observe(seconds)
+        if turns:
+            observe = self.turn_latency.labels(backend).observe
+            for seconds in turns:
+                observe(seconds)
 
     def backend_error(self, backend: str, count: int = 1) -> None:
         self.backend_errors.labels(backend).inc(count)
@@ -262,6 +302,10 @@ class SessionMetrics:
         self._errors = counts.backend_errors
         if outbound_queue is not None:
             m.observe_outbound_queue(outbound_queue)
+
+    def latency(self, inbound: list[float], outbound: list[float], turns: list[float]) -> None:
+        """The call's latency samples (seconds) since the last flush; called with it."""
+        self._metrics.observe_latency(self._backend, inbound, outbound, turns)
 
     def backend_reconnected(self) -> None:
         self._metrics.backend_reconnect(self._backend)
