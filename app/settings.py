@@ -166,7 +166,9 @@ class Settings(BaseSettings):
     realtime_input_transcription: bool = True
     realtime_transcription_model: str = "gpt-4o-mini-transcribe"
     realtime_greeting: str | None = None
-    realtime_append_ms: int = Field(default=60, ge=20, le=1000)
+    # One 20 ms frame: caller audio is on its way to the model as it arrives (larger batches
+    # save a little CPU and add up to their length to every turn).
+    realtime_append_ms: int = Field(default=20, ge=20, le=1000)
 
     # --- Azure Voice Live (MEDIA_BACKEND=voice-live; instructions, greeting and tools are the
     # REALTIME_* and AGENT_* ones) --------------------------------------------------------------
