@@ -80,8 +80,8 @@ class OutboundPacer:
         self._failure: Exception | None = None
         self.frames_sent = 0
         self.stops_sent = 0
-        # Audio that reached an idle pacer (or a new playback): when it came, and whose frame
-        # going out ends the wait; `on_first_frame(came, sent)` measures the outbound latency.
+        # Audio that reached a silent output: when it came, and whose frame going out ends the
+        # wait; `on_first_frame(came, sent)` measures the outbound latency.
         self._on_first_frame = on_first_frame
         self._burst: Playback | None = None
         self._burst_at = 0.0
@@ -286,12 +286,15 @@ class OutboundPacer:
         return await wait_for_event(self._wakeup, limit_s)
 
     def _start_burst(self, playback: Playback) -> None:
-        """Time this audio to its first frame out when it starts a response: nothing was
-        queued, or it is a new playback (the previous one's tail may still be queued)."""
-        frames = self._frames
-        if (not frames and not self._partial) or (frames and frames[-1][1] is not playback):
+        """Time this audio to its first frame out when it starts the call's audio again: the
+        caller hears nothing (nothing queued, all that was sent has played). Audio that comes
+        while earlier audio still plays waits its turn by design: that is pacing, not delay."""
+        if self._frames or self._partial:
+            return
+        now = self._clock()
+        if self._next_play_at is None or self._next_play_at <= now:
             self._burst = playback
-            self._burst_at = self._clock()
+            self._burst_at = now
 
     def _playback(self, playback_id: str | None) -> Playback:
         if playback_id is None:

@@ -59,7 +59,7 @@ def test_audio_that_came_before_the_response_does_not_end_the_turn() -> None:
     assert [turn.turn_ms for turn in latency.turns] == [301.0]
 
 
-async def test_the_first_frame_of_audio_into_an_idle_pacer_is_timed_to_its_send() -> None:
+async def test_audio_into_a_silent_output_is_timed_to_its_first_frame_out() -> None:
     clock = Clock()
     timed: list[tuple[float, float]] = []
     pacer = OutboundPacer(
@@ -69,18 +69,15 @@ async def test_the_first_frame_of_audio_into_an_idle_pacer_is_timed_to_its_send(
     await asyncio.sleep(0)
     await pacer.play(bytes(FRAME), "item_1")
     assert timed == [(100.0, 100.0)]  # sent on the spot
-    await pacer.play(bytes(FRAME * 8), "item_1")  # nothing queued: timed, its lead goes at once
-    assert timed == [(100.0, 100.0)] * 2
-    assert pacer.queued_frames > 0
-    await pacer.play(bytes(FRAME), "item_1")  # behind queued audio of its own: not a start
-    await pacer.play(bytes(FRAME), "item_2")  # a new response behind the queued tail: timed
-    assert len(timed) == 2
-    while pacer.queued_frames:  # its frame goes once the tail has gone, on schedule
+    await pacer.play(bytes(FRAME * 8), "item_1")  # the caller still hears the first frame
+    await pacer.play(bytes(FRAME), "item_2")  # a new response behind queued audio
+    assert len(timed) == 1  # both wait their turn: pacing, not delay
+    while pacer.queued_frames:  # all of it goes out on schedule
         clock.now += 0.02
         pacer.flush()  # sends what is due from here
-    came, sent = timed[2]
-    assert came == 100.0
-    assert sent == clock.now
+    clock.now += 1.0  # played out: the output is silent
+    await pacer.play(bytes(FRAME), "item_3")
+    assert timed[1:] == [(clock.now, clock.now)]
     runner.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await runner
