@@ -83,17 +83,14 @@ async def test_audio_into_a_silent_output_is_timed_to_its_first_frame_out() -> N
         await runner
 
 
-async def test_a_partial_frame_waits_for_the_rest_and_is_timed_from_its_arrival() -> None:
+async def test_less_than_a_frame_into_a_silent_output_counts_its_padding() -> None:
     clock = Clock()
     timed: list[tuple[float, float]] = []
     pacer = OutboundPacer(FRAME, clock=clock, on_first_frame=lambda c, s: timed.append((c, s)))
     runner = asyncio.create_task(pacer.run(Sink()))
     await asyncio.sleep(0)
-    await pacer.play(bytes(FRAME // 2), "item_1")
-    assert timed == []
-    clock.now += 0.02
-    await pacer.play(bytes(FRAME // 2), "item_1")
-    assert [round(sent - came, 6) for came, sent in timed] == [0.02]
+    await pacer.play(bytes(FRAME // 4), "item_1")  # sent at once, after 15 ms of silence
+    assert [(came, round(sent - came, 6)) for came, sent in timed] == [(100.0, 0.015)]
     runner.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await runner
