@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.addresses import TARGET_PROBLEM, target_kind
 from app.urls import (
     JWKS_EXAMPLE,
     LOOPBACK,
@@ -249,16 +250,11 @@ class Settings(BaseSettings):
     @field_validator("transfer_targets")
     @classmethod
     def _valid_transfer_targets(cls, value: dict[str, str]) -> dict[str, str]:
-        # Imported here: the call layer imports settings.
-        from app.calls.targets import InvalidTarget, parse_target
-
         for name, target in value.items():
             if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", name):
                 raise ValueError(f"name {name!r}: use 1-64 letters, digits, _ or -")
-            try:
-                parse_target(target)
-            except InvalidTarget as exc:
-                raise ValueError(f"{name!r}: {exc}") from None
+            if target_kind(target) is None:
+                raise ValueError(f"{name!r}: {TARGET_PROBLEM}")
         return value
 
     @field_validator("backend_failover")
