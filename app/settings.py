@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.addresses import TARGET_PROBLEM, target_kind
+from app.audio_prompt import load_prompt
 from app.connection_string import ConnectionString
 from app.settings_backends import backend_problem
 from app.urls import (
@@ -143,7 +145,9 @@ class Settings(BaseSettings):
     realtime_input_transcription: bool = True
     realtime_transcription_model: str = "gpt-4o-mini-transcribe"
     realtime_greeting: str | None = None
-    realtime_append_ms: int = Field(default=60, ge=20, le=1000)
+    # One 20 ms frame: caller audio is on its way to the model as it arrives (larger batches
+    # save a little CPU and add up to their length to every turn).
+    realtime_append_ms: int = Field(default=20, ge=20, le=1000)
 
     # --- Azure Voice Live (MEDIA_BACKEND=voice-live; instructions, greeting and tools are the
     # REALTIME_* and AGENT_* ones) --------------------------------------------------------------
@@ -247,16 +251,11 @@ class Settings(BaseSettings):
     @field_validator("transfer_targets")
     @classmethod
     def _valid_transfer_targets(cls, value: dict[str, str]) -> dict[str, str]:
-        # Imported here: the call layer imports settings.
-        from app.calls.targets import InvalidTarget, parse_target
-
         for name, target in value.items():
             if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", name):
                 raise ValueError(f"name {name!r}: use 1-64 letters, digits, _ or -")
-            try:
-                parse_target(target)
-            except InvalidTarget as exc:
-                raise ValueError(f"{name!r}: {exc}") from None
+            if target_kind(target) is None:
+                raise ValueError(f"{name!r}: {TARGET_PROBLEM}")
         return value
 
     @field_validator("backend_failover")
@@ -272,9 +271,6 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_prompt(cls, value: Path | None) -> Path | None:
         if value is not None:
-            # Imported here: the media layer imports settings.
-            from app.media.prompt import load_prompt
-
             load_prompt(value)
         return value
 

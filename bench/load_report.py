@@ -103,6 +103,9 @@ class LoadReport:
     first_audio_ms: Percentiles = field(default_factory=Percentiles)
     helper_cpu_pct: float = 0.0
     warmup_s: float = 0.0
+    # The service's own measure of what it adds (bench.bridge_metrics): direction -> [p50 ms,
+    # p99 ms, samples], over the whole run.
+    bridge_latency_ms: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def audio_started_late(self) -> bool:
@@ -198,6 +201,11 @@ class LoadReport:
             f"{self.sends_frame_late} sends a frame late; "
             f"load generator CPU {self.loadgen_cpu_pct:.0f} % of its busiest core",
         ]
+        for direction, (p50, p99, count) in sorted(self.bridge_latency_ms.items()):
+            lines.append(
+                f"bridge {direction:<7} p50 {p50:.2f} ms, p99 {p99:.2f} ms ({count:.0f} samples, "
+                "the service's own histogram, whole run)"
+            )
         if self.helper_cpu_pct:
             lines.append(
                 f"helper         fake Realtime service {self.helper_cpu_pct:.0f} % of a core "

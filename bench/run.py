@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.baseline import BaselineError, baseline_checkout
+from bench.bridge_metrics import bridge_latency_ms
 from bench.load_config import LoadConfig
 from bench.load_report import LoadReport
 from bench.loadgen import run_load
@@ -42,6 +43,7 @@ from bench.tables import (
     Run,
     comparison_table,
     find_max_table,
+    latency_table,
     max_calls_table,
     median_cpu_us_per_frame,
     medians_table,
@@ -101,7 +103,8 @@ def _run(
                 runs.append(Run(spec.name, _measure(spec, args.calls, args, out_dir)))
         medians = {spec.name: median_cpu_us_per_frame(runs, spec.name) for spec in specs}
         print(comparison_table(runs, medians.get("floor")), end="\n\n")
-        print(medians_table(runs, medians))
+        print(medians_table(runs, medians), end="\n\n")
+        print(latency_table(runs))
         summary["median_cpu_us_per_frame"] = medians
         summary["cpu_ratio"] = _ratio(medians, "service", "floor")
         summary["ratios"] = {
@@ -171,6 +174,7 @@ def _measure(spec: ServerSpec, calls: int, args: argparse.Namespace, out_dir: Pa
         )
         profiler = _start_profiler(args, server, out_dir, calls)
         report = run_load(config)
+        report = dataclasses.replace(report, bridge_latency_ms=bridge_latency_ms(server.port))
         if profiler is not None:
             profiler.wait()
     print(f"\n## {spec.name}, {calls} calls\n{report.render()}", file=sys.stderr, flush=True)

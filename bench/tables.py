@@ -91,13 +91,30 @@ def medians_table(runs: Sequence[Run], medians: dict[str, float | None]) -> str:
             for other in references
         )
         rows.append(f"| {name} | {len(values)} | {_num(median)} | {spread} |{ratios}")
-    first = [r.report for r in runs if r.report.expect == "audio" and r.report.first_audio_ms.count]
-    if first:
-        p50 = statistics.median(rep.first_audio_ms.p50 for rep in first)
-        rows.append(
-            f"\n(audio runs: no echo latency; first outbound audio after a call's first frame, "
-            f"median p50 {p50:.1f} ms)"
-        )
+    return "\n".join(rows)
+
+
+def latency_table(runs: Sequence[Run]) -> str:
+    """Per server, medians over its runs: first outbound audio after a call's first frame
+    (audio runs), and what the service measured itself adding each way (bench.bridge_metrics)."""
+    header = (
+        "| server | runs | first audio p50 ms | bridge in p50 / p99 ms | "
+        "bridge out p50 / p99 ms |\n|---|---:|---:|---:|---:|"
+    )
+    rows = [header]
+    for name in dict.fromkeys(run.server for run in runs):
+        reports = [run.report for run in runs if run.server == name]
+        first = [rep.first_audio_ms.p50 for rep in reports if rep.first_audio_ms.count]
+        cells = [_num(statistics.median(first)) if first else "-"]
+        for direction in ("in", "out"):
+            measured = [m for m in (rep.bridge_latency_ms.get(direction) for rep in reports) if m]
+            cells.append(
+                f"{statistics.median(m[0] for m in measured):.2f} / "
+                f"{statistics.median(m[1] for m in measured):.2f}"
+                if measured
+                else "-"
+            )
+        rows.append(f"| {name} | {len(reports)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

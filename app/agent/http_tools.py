@@ -21,7 +21,7 @@ import httpx
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
-from app.backends.base import CallContext
+from app.seam import CallContext
 from app.settings import ConfigurationError
 from app.urls import HTTP, url_problem
 

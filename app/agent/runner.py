@@ -19,7 +19,7 @@ from jsonschema.exceptions import best_match
 
 from app.agent.http_tools import HttpToolError, call_http_tool
 from app.agent.tools import END_CALL, SEND_DTMF, TRANSFER_CALL, ToolConfig, ToolSpec
-from app.backends.base import ActionFailed, BackendEvent, CallActions, CallContext
+from app.seam import ActionFailed, BackendEvent, CallActions, CallContext
 from app.security.redaction import redact
 
 MAX_RECORDED_ARGUMENTS = 2000

@@ -6,8 +6,6 @@ InvalidTones    400  DTMF tones other than 0-9 * # A-D, or none, or too many
 
 from __future__ import annotations
 
-import re
-
 from azure.communication.callautomation import (
     CommunicationIdentifier,
     CommunicationUserIdentifier,
@@ -16,12 +14,9 @@ from azure.communication.callautomation import (
     PhoneNumberIdentifier,
 )
 
+from app.addresses import TARGET_PROBLEM, TEAMS_USER, target_kind
 from app.calls.control import CallControlError
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_ACS_USER = re.compile(r"^8:acs:[A-Za-z0-9_\-]+(_[A-Za-z0-9_\-]+)?$")
-# Teams users' raw ids: 8:orgid: (public cloud), 8:gcch: / 8:dod: (US government clouds).
-_TEAMS_USER = re.compile(r"^8:(orgid|gcch|dod):([0-9a-fA-F-]{36})$")
 _TEAMS_CLOUDS = {"orgid": "PUBLIC", "gcch": "GCCH", "dod": "DOD"}
 _TONES = {
     **{
@@ -53,17 +48,15 @@ class InvalidTones(CallControlError):
 def parse_target(target: str) -> CommunicationIdentifier:
     """The SDK identifier for `target`; raises InvalidTarget."""
     value = target.strip()
-    if _E164.match(value):
+    kind = target_kind(value)
+    if kind == "phone":
         return PhoneNumberIdentifier(value)
-    if _ACS_USER.match(value):
+    if kind == "acs":
         return CommunicationUserIdentifier(value)
-    teams = _TEAMS_USER.match(value)
-    if teams:
+    teams = TEAMS_USER.match(value)
+    if kind == "teams" and teams:
         return MicrosoftTeamsUserIdentifier(teams.group(2), cloud=_TEAMS_CLOUDS[teams.group(1)])
-    raise InvalidTarget(
-        "target must be a +E.164 phone number, an ACS user (8:acs:...) or a Teams user "
-        "(8:orgid:<object id>)"
-    )
+    raise InvalidTarget(TARGET_PROBLEM)
 
 
 def parse_tones(tones: str) -> list[DtmfTone]:

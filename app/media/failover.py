@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from app.audio_prompt import Prompt, load_prompt
 from app.backends.base import ActionFailed, CallActions
 from app.calls.models import CallRecord
 from app.calls.store import CallStore, StoreUnavailable
 from app.calls.write_behind import StateWriter
 from app.media.pacing import OutboundPacer, Send
-from app.media.prompt import Prompt, load_prompt
 from app.media.resample import resampler
 from app.observability.metrics import Metrics
 from app.settings import Settings

@@ -54,6 +54,7 @@ class OutboundPacer:
         lead_ms: int = 80,
         buffer_ms: int = 30_000,
         clock: Callable[[], float] = time.monotonic,
+        on_first_frame: Callable[[float, float], None] | None = None,
     ) -> None:
         self.frame_bytes = frame_bytes
         self.frame_ms = frame_ms
@@ -79,6 +80,12 @@ class OutboundPacer:
         self._failure: Exception | None = None
         self.frames_sent = 0
         self.stops_sent = 0
+        # Audio that reached a silent output: when it came, and whose frame going out ends the
+        # wait; `on_first_frame(came, sent)` measures the outbound latency.
+        self._on_first_frame = on_first_frame
+        self._burst: Playback | None = None
+        self._burst_at = 0.0
+        self._burst_pad_s = 0.0
 
     @property
     def queued_frames(self) -> int:
@@ -93,6 +100,8 @@ class OutboundPacer:
         ):
             # The usual case, one whole frame that fits: no re-chunking.
             playback = self._anonymous if playback_id is None else self._playback(playback_id)
+            if self._burst is None and self._on_first_frame is not None and self._silent():
+                self._start_burst(playback, 0)
             self._frames.append((pcm, playback))
             self._pump()
             return
@@ -125,6 +134,15 @@ class OutboundPacer:
 
     def _queue(self, pcm: bytes, playback_id: str | None = None) -> None:
         playback = self._playback(playback_id)
+        if pcm and self._silent():
+            # Audio into a silent output goes now: less than a frame of it (a resampler's
+            # first output is short) is padded in front with silence, which nobody can tell
+            # from the silence before, instead of waiting for more.
+            pad = self.frame_bytes - len(pcm) if len(pcm) < self.frame_bytes else 0
+            if pad:
+                pcm = bytes(pad) + pcm
+            if self._burst is None and self._on_first_frame is not None:
+                self._start_burst(playback, pad)
         if self._partial and self._partial_playback is not playback:
             self.flush()
         data = self._partial + pcm if self._partial else pcm
@@ -151,6 +169,7 @@ class OutboundPacer:
         self._partial = b""
         self._partial_playback = None
         self._next_play_at = None
+        self._burst = None
         self._space.set()
         if self._send is not None and not self._busy():
             # Nothing is being sent: StopAudio goes out now, from here.
@@ -216,6 +235,11 @@ class OutboundPacer:
         if playback.first_play_at is None:
             playback.first_play_at = next_play_at
         playback.frames_sent += 1
+        if playback is self._burst:
+            self._burst = None
+            on_first_frame = self._on_first_frame
+            if on_first_frame is not None:
+                on_first_frame(self._burst_at, now + self._burst_pad_s)
         self._next_play_at = next_play_at + self._frame_s
         self.frames_sent += 1
         return frame
@@ -268,6 +292,22 @@ class OutboundPacer:
         """Wait for a wakeup, at most `limit_s` seconds; True when the time ran out."""
         self._wakeup.clear()
         return await wait_for_event(self._wakeup, limit_s)
+
+    def _silent(self) -> bool:
+        """The caller hears nothing of this call's audio now: nothing queued, all that was sent
+        has played. Audio that comes while earlier audio still plays waits its turn by design
+        (pacing, not delay)."""
+        if self._frames or self._partial:
+            return False
+        next_play_at = self._next_play_at
+        return next_play_at is None or next_play_at <= self._clock()
+
+    def _start_burst(self, playback: Playback, pad_bytes: int) -> None:
+        """Time this audio to its first frame out; silence padded in front of it counts."""
+        self._burst = playback
+        self._burst_at = self._clock()
+        # The padding plays first: the audio itself is heard that much after its frame starts.
+        self._burst_pad_s = pad_bytes / self.frame_bytes * self._frame_s
 
     def _playback(self, playback_id: str | None) -> Playback:
         if playback_id is None:

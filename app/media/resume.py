@@ -113,7 +113,9 @@ class CallMedia:
     feed: BackendFeed[InboundEvent] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.feed = BackendFeed(self.queue, lambda exc: self.on_error(exc))
+        self.feed = BackendFeed(
+            self.queue, lambda exc: self.on_error(exc), self.stats.latency.inbound
+        )
 
     @property
     def backend_rate(self) -> int:

@@ -159,6 +159,7 @@ class MediaSession(SessionParking, SessionHealth):
             )
         if not self._handover.done():
             self._handover.set_result(None)
+        self._metrics.latency(*self.stats.latency.drain())
         self._metrics.ended(self.stats)
         return end
 
@@ -169,13 +170,13 @@ class MediaSession(SessionParking, SessionHealth):
         feed = (await self._read_metadata()).feed
         while True:
             message = await receive()
-            self._last_inbound = self._clock()
+            self._last_inbound = arrived = self._clock()
             try:
                 item = inbound.receive(message)
             except StreamEnded as ended:
                 self._stream_ended(ended)
             if type(item) is AudioIn:
-                if feed.deliver(self._to_backend_rate(item)):
+                if feed.deliver(self._to_backend_rate(item), arrived):
                     self._dropped()
             elif type(item) is Skipped:
                 self._malformed(item.reason)
@@ -267,6 +268,7 @@ class MediaSession(SessionParking, SessionHealth):
             lead_ms=self._settings.media_outbound_lead_ms,
             buffer_ms=self._settings.media_outbound_buffer_ms,
             clock=self._clock,
+            on_first_frame=call.stats.latency.outbound,
         )
         output = SessionOutput(
             pacer,
@@ -334,6 +336,7 @@ class MediaSession(SessionParking, SessionHealth):
             self._next_metrics = now + METRICS_FLUSH_INTERVAL_S
             media = self._media
             self._metrics.flush(self.stats, media.pacer.queued_frames if media else None)
+            self._metrics.latency(*self.stats.latency.drain())
         lost = self._writer.resets != self._resets_seen
         said = self.stats.lines != self._lines_seen
         if now >= self._next_state or lost or said:

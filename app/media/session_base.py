@@ -36,6 +36,7 @@ from app.media.inbound import (
     SessionEnd,
 )
 from app.media.inbound_queue import DropOldestQueue
+from app.media.latency import CallLatency
 from app.media.outbound_socket import OutboundSocket
 from app.media.output import SessionOutput
 from app.media.pacing import OutboundPacer
@@ -123,7 +124,7 @@ class SessionBase:
     ) -> None:
         self.call = call
         self.state = SessionState.RUNNING
-        self.stats = MediaStats()
+        self.stats = MediaStats(latency=CallLatency(clock))
         self._ws = websocket
         self._receive, send = raw_channels(websocket)
         self._socket = OutboundSocket(send)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from app.audio_prompt import Prompt
 from app.backends.base import (
     BackendError,
     BackendEvent,
@@ -17,7 +18,6 @@ from app.media.inbound import (
     SessionEnd,
     StreamEnded,
 )
-from app.media.prompt import Prompt
 from app.media.session_base import (
     BACKEND_FAILED,
     SHUTDOWN_ACTION_TIMEOUT_S,

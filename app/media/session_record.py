@@ -124,12 +124,15 @@ def _with_stats(record: CallRecord, stats: MediaStats) -> CallRecord:
         # Rewritten whole, like the transcript, so applying the mutation twice changes nothing.
         earlier_calls = [c for c in record.tool_calls if c.time < stats.started_at]
         updates["tool_calls"] = (earlier_calls + stats.tool_calls)[-MAX_TOOL_CALLS:]
+    metrics = dict(record.metrics)
     if stats.turn_latencies_ms:
         latencies = sorted(stats.turn_latencies_ms)
-        updates["metrics"] = {
-            **record.metrics,
-            "turns": len(latencies),
-            "turn_latency_ms_p50": latencies[len(latencies) // 2],
-            "turn_latency_ms_last": stats.turn_latencies_ms[-1],
-        }
+        metrics["turns"] = len(latencies)
+        metrics["turn_latency_ms_p50"] = latencies[len(latencies) // 2]
+        metrics["turn_latency_ms_last"] = stats.turn_latencies_ms[-1]
+    if stats.latency.turns:
+        # Per turn, the latest ones: the whole, the backend's share, the bridge's each way.
+        metrics["turn_breakdown"] = [turn.as_dict() for turn in stats.latency.turns]
+    if metrics != record.metrics:
+        updates["metrics"] = metrics
     return record.model_copy(update=updates)

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.backends.base import BackendEvent
 from app.calls.models import MAX_TOOL_CALLS, ToolCall, TranscriptEntry, utcnow
+from app.media.latency import CallLatency
 
 MAX_KEPT_TRANSCRIPTS = 200
 
@@ -25,6 +26,7 @@ class MediaStats:
     started_at: datetime = field(default_factory=utcnow)
     transcripts: list[TranscriptEntry] = field(default_factory=list)
     turn_latencies_ms: list[float] = field(default_factory=list)
+    latency: CallLatency = field(default_factory=CallLatency)
     tool_calls: list[ToolCall] = field(default_factory=list)
     lines: int = 0  # transcript lines and tool calls so far: a new one is written out soon
 
@@ -44,6 +46,7 @@ class MediaStats:
             ms = event.data.get("ms")
             if isinstance(ms, int | float):
                 self.turn_latencies_ms.append(float(ms))
+                self.latency.response_started(float(ms))
                 del self.turn_latencies_ms[:-MAX_KEPT_TRANSCRIPTS]
         elif event.kind == "tool_call":
             self.add_tool_call(event.data)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from array import array
 from typing import Literal
 
+from bench.bridge_metrics import quantile
 from bench.call_stream import WorkerResult
 from bench.load_config import LoadConfig
 from bench.load_report import LoadReport, ServerSamples, build_report
 from bench.procstat import ProcSample
-from bench.tables import Run, comparison_table, median_cpu_us_per_frame, medians_table
+from bench.tables import (
+    Run,
+    comparison_table,
+    latency_table,
+    median_cpu_us_per_frame,
+    medians_table,
+)
 
 
 def _report(
@@ -61,4 +69,18 @@ def test_summary_gives_medians_and_ratios_to_floor_baseline_and_service() -> Non
     # service: 47.5 us/frame median, floor 52.5, baseline 62.5
     assert "| service | 2 | 47.5 | 45.0 - 50.0 | 0.90x | 0.76x | 1.00x |" in table
     assert "| realtime | 2 | 140.0 | 135.0 - 145.0 | 2.67x | 2.24x | 2.95x |" in table
-    assert "first outbound audio" in table
+
+
+def test_latency_table_gives_each_servers_own_first_audio_and_bridge_latency() -> None:
+    realtime = _report(0.27, "audio")
+    measured = dataclasses.replace(realtime, bridge_latency_ms={"in": [0.4, 3.0, 900.0]})
+    table = latency_table([Run("echo", _report(0.1)), Run("realtime", measured)])
+    assert "| echo | 1 | - | - | - |" in table  # no audio of its own, no histograms
+    assert "| realtime | 1 | 310.0 | 0.40 / 3.00 | - |" in table
+
+
+def test_bridge_quantiles_interpolate_within_buckets_like_prometheus() -> None:
+    buckets = [(0.001, 50.0), (0.002, 90.0), (0.02, 100.0), (float("inf"), 100.0)]
+    assert quantile(0.5, buckets) == 0.001
+    assert round(quantile(0.7, buckets), 6) == 0.0015
+    assert round(quantile(0.99, buckets), 6) == 0.0182

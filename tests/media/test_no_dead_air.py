@@ -203,7 +203,7 @@ def test_a_failover_that_cannot_work_refuses_to_start(
 
 
 def test_a_stereo_prompt_is_refused(tmp_path: Path) -> None:
-    from app.media.prompt import load_prompt
+    from app.audio_prompt import load_prompt
 
     path = tmp_path / "stereo.wav"
     with wave.open(str(path), "wb") as wav:

@@ -50,13 +50,24 @@ async def test_bursts_of_any_size_go_out_as_exact_frames() -> None:
     pacer = OutboundPacer(640, lead_ms=1000)
     sink = Sink()
     audio = bytes(range(256)) * 10  # 2560 bytes: 4 frames
-    await pacer.play(audio[:100])
-    await pacer.play(audio[100:1500])
+    await pacer.play(audio[:700])
+    await pacer.play(audio[700:1500])
     await pacer.play(audio[1500:])
     await _run(pacer, sink, 0.05)
     frames = sink.audio()
     assert [len(f) for f in frames] == [640] * 4
     assert b"".join(frames) == audio
+
+
+async def test_less_than_a_frame_into_a_silent_output_goes_at_once_after_silence() -> None:
+    pacer = OutboundPacer(640, lead_ms=1000)
+    sink = Sink()
+    await pacer.play(b"\x01\x00" * 200)  # 400 bytes: a resampler's short first output
+    await pacer.play(b"\x02\x00" * 320)  # the output is no longer silent: re-chunked
+    await _run(pacer, sink, 0.15)
+    frames = sink.audio()
+    assert frames[0] == bytes(240) + b"\x01\x00" * 200
+    assert frames[1][:640] == b"\x02\x00" * 320
 
 
 async def test_a_trailing_partial_frame_is_padded_when_the_playback_ends() -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import httpx
+from openai import AsyncOpenAI
 
 from app.agent.tools import ToolConfig
 from app.backends.base import BackendError
@@ -25,9 +26,11 @@ from app.backends.realtime.backend import RealtimeBackend, ReconnectPolicy
 from app.backends.realtime.connection import (
     BearerCredential,
     EntraTokenProvider,
+    RealtimeConnector,
     azure_connector,
     default_azure_credential,
     openai_connector,
+    shared_client,
 )
 from app.backends.realtime.errors import RealtimeFatal
 from app.backends.realtime.session_config import RealtimeConfig
@@ -50,11 +53,13 @@ def create_openai_backend(
     *,
     tools: ToolConfig | None = None,
     http_client: httpx.AsyncClient | None = None,
+    client: AsyncOpenAI | None = None,
 ) -> RealtimeBackend:
     """MEDIA_BACKEND=openai: OPENAI_API_KEY, OPENAI_REALTIME_MODEL, OPENAI_BASE_URL; `tools`
-    default to the built-in ones (AGENT_TOOLS_FILE's come with `open_openai_factory`)."""
+    default to the built-in ones (AGENT_TOOLS_FILE's come with `open_openai_factory`), `client`
+    is the app's SDK client (else the call builds its own)."""
     try:
-        connector = openai_connector(settings)
+        connector = openai_connector(settings, client=client)
     except RealtimeFatal as exc:
         raise BackendError(str(exc), fatal=True) from exc
     return RealtimeBackend(
@@ -72,11 +77,12 @@ def create_azure_backend(
     token_provider: EntraTokenProvider | None = None,
     tools: ToolConfig | None = None,
     http_client: httpx.AsyncClient | None = None,
+    client: AsyncOpenAI | None = None,
 ) -> RealtimeBackend:
     """MEDIA_BACKEND=azure-openai: the v1 endpoint with an API key, or Entra ID without one
     (the app's shared `token_provider`, else a credential of the call's own)."""
     try:
-        connector = azure_connector(settings, token_provider=token_provider)
+        connector = azure_connector(settings, token_provider=token_provider, client=client)
     except RealtimeFatal as exc:
         raise BackendError(str(exc), fatal=True) from exc
     return RealtimeBackend(
@@ -91,9 +97,15 @@ def create_azure_backend(
 async def open_openai_factory(
     settings: Settings, stack: AsyncExitStack, *, tools: ToolConfig | None = None
 ) -> Callable[[Settings], RealtimeBackend]:
-    """The per-call factory for MEDIA_BACKEND=openai, with the app's agent tools."""
-    tools, client = await open_tools(settings, stack, tools)
-    return functools.partial(create_openai_backend, tools=tools, http_client=client)
+    """The per-call factory for MEDIA_BACKEND=openai, with the app's agent tools and one SDK
+    client for every call (closed with the app)."""
+    tools, http_client = await open_tools(settings, stack, tools)
+    factory = functools.partial(create_openai_backend, tools=tools, http_client=http_client)
+    try:
+        connector = openai_connector(settings)
+    except RealtimeFatal:
+        return factory  # misconfigured: every call reports it, as before
+    return functools.partial(factory, client=await _shared_client(connector, stack))
 
 
 async def open_azure_factory(
@@ -109,14 +121,28 @@ async def open_azure_factory(
     token: a call does not wait for a token fetch, and a busy instance does not hammer the
     managed-identity endpoint (which throttles). The credential closes with the app.
     """
-    tools, client = await open_tools(settings, stack, tools)
-    factory = functools.partial(create_azure_backend, tools=tools, http_client=client)
+    tools, http_client = await open_tools(settings, stack, tools)
+    factory = functools.partial(create_azure_backend, tools=tools, http_client=http_client)
     key = settings.azure_openai_api_key
-    if key is not None and key.get_secret_value():
-        return factory
-    credential = credential_factory()
-    stack.push_async_callback(credential.close)
-    return functools.partial(factory, token_provider=EntraTokenProvider(credential))
+    provider = None
+    if key is None or not key.get_secret_value():
+        credential = credential_factory()
+        stack.push_async_callback(credential.close)
+        provider = EntraTokenProvider(credential)
+        factory = functools.partial(factory, token_provider=provider)
+    try:
+        connector = azure_connector(settings, token_provider=provider)
+    except RealtimeFatal:
+        return factory  # misconfigured: every call reports it, as before
+    return functools.partial(factory, client=await _shared_client(connector, stack))
+
+
+async def _shared_client(connector: RealtimeConnector, stack: AsyncExitStack) -> AsyncOpenAI:
+    """One SDK client for the app, closed with it: a call then builds none of its own (its
+    memory, and the thread hop that made 100 calls arriving together wait for each other)."""
+    client = await shared_client(connector)
+    stack.push_async_callback(client.close)
+    return client
 
 
 async def open_tools(

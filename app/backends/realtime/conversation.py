@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Literal
 
 from openai.types.realtime.conversation_item import ConversationItem
-from openai.types.realtime.realtime_server_event import RealtimeServerEvent
 
 from app.agent.runner import ToolRunner
 from app.backends.base import BackendEvent, MediaOutput
@@ -27,7 +26,7 @@ from app.backends.realtime.errors import (
 from app.backends.realtime.history import ConversationHistory
 from app.backends.realtime.playback import PlaybackLedger
 from app.backends.realtime.player import AudioPlayer
-from app.backends.realtime.socket import RealtimeSocket
+from app.backends.realtime.socket import RealtimeSocket, ServerEvent
 from app.backends.realtime.tool_calls import ToolCalls
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class Conversation:
             left_s = self.ledger.unheard_ms(heard_ms) / 1000.0
             await asyncio.sleep(min(max(left_s, HEARD_POLL_MIN_S), HEARD_POLL_MAX_S))
 
-    async def handle(self, connection: RealtimeSocket, event: RealtimeServerEvent) -> None:
+    async def handle(self, connection: RealtimeSocket, event: ServerEvent) -> None:
         """Act on one server event; raises RealtimeFatal or SessionExpired."""
         if event.type == "response.output_audio.delta":
             self._on_audio(event.response_id, event.item_id, event.delta)

@@ -52,7 +52,7 @@ class RealtimeConfig:
     input_transcription: bool = True
     transcription_model: str = "gpt-4o-mini-transcribe"
     greeting: str | None = None
-    append_ms: int = 60
+    append_ms: int = 20
     # The service brings its own persona (a Voice Live agent): no instructions are sent, and
     # the greeting is asked for without replacing the persona's for that response.
     service_persona: bool = False

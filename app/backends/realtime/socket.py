@@ -9,7 +9,8 @@ ways, so barge-in, tools, transcripts and reconnects are one implementation for 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol
 
 import orjson
 from openai import WebSocketConnectionClosedError
@@ -22,6 +23,22 @@ from app.backends.realtime.errors import SocketClosed
 from app.backends.realtime.uplink import append_message
 
 ClientEvent = Mapping[str, Any]
+AUDIO_DELTA: Final = "response.output_audio.delta"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDelta:
+    """A `response.output_audio.delta` read as plain JSON: the event that comes with every
+    20 ms of the model's speech is not built through the SDK's union of models (about 50 us
+    each, a third of the Realtime path's CPU in the bench)."""
+
+    response_id: str
+    item_id: str
+    delta: str
+    type: Literal["response.output_audio.delta"] = AUDIO_DELTA
+
+
+ServerEvent = RealtimeServerEvent | AudioDelta
 
 
 class RealtimeSocket(Protocol):
@@ -36,7 +53,7 @@ class RealtimeSocket(Protocol):
         """Append caller audio (PCM16 at the session's input rate) to the input buffer."""
         ...
 
-    async def recv(self) -> RealtimeServerEvent:
+    async def recv(self) -> ServerEvent:
         """The next server event, GA-shaped."""
         ...
 
@@ -97,14 +114,29 @@ class OpenAISocket:
         except (ConnectionClosed, WebSocketConnectionClosedError) as exc:
             raise SocketClosed(str(exc)) from exc
 
-    async def recv(self) -> RealtimeServerEvent:
+    async def recv(self) -> ServerEvent:
         try:
-            return await self._connection.recv()
+            raw = await self._connection.recv_bytes()
         except (ConnectionClosed, WebSocketConnectionClosedError) as exc:
             raise SocketClosed(str(exc)) from exc
+        return audio_delta(raw) or self._connection.parse_event(raw)
 
     async def close(self) -> None:
         try:
             await self._connection.close()
         except (ConnectionClosed, WebSocketConnectionClosedError) as exc:
             raise SocketClosed(str(exc)) from exc
+
+
+def audio_delta(raw: bytes | str) -> AudioDelta | None:
+    """`raw` as an AudioDelta when it is a well-formed audio delta, else None."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != AUDIO_DELTA:
+        return None
+    response_id, item_id, delta = data.get("response_id"), data.get("item_id"), data.get("delta")
+    if isinstance(response_id, str) and isinstance(item_id, str) and isinstance(delta, str):
+        return AudioDelta(response_id, item_id, delta)
+    return None  # the SDK's model says what is wrong with it

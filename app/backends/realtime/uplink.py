@@ -1,7 +1,8 @@
 """Caller audio on its way to the model: batched into equal appends (pure).
 
-ACS sends 20 ms frames; one `input_audio_buffer.append` per frame is 50 events a second per
-call. Batching them into REALTIME_APPEND_MS appends cuts that overhead while keeping the audio
+ACS sends 20 ms frames. By default (REALTIME_APPEND_MS=20) each one is an append of its own,
+on its way to the model as it arrives: a frame waits for nothing. Larger appends save a little
+per-event overhead and add up to their length to every turn. Either way the audio stays
 continuous: silent frames are sent too (as zeros when ACS leaves them empty), or the server's
 VAD would see time jump and misjudge when the caller stopped talking.
 """

@@ -20,6 +20,7 @@ from app.backends.realtime import (
     create_azure_backend,
     create_openai_backend,
     open_azure_factory,
+    open_openai_factory,
 )
 from app.backends.realtime.connection import (
     AZURE_SCOPE,
@@ -217,6 +218,27 @@ async def test_calls_share_the_apps_entra_credential_and_its_cached_token(
     assert created[0].closed  # closed with the app
     assert created[0].scopes == [(AZURE_SCOPE,)]  # one token fetch served both calls
     assert [h.headers["Authorization"] for h in fake.handshakes] == ["Bearer entra-token-1"] * 2
+
+
+async def test_calls_share_the_apps_sdk_client_which_closes_with_the_app(
+    fake: FakeRealtime,
+) -> None:
+    settings = Settings(
+        _env_file=None, openai_api_key="sk-test", openai_base_url=fake.openai_base_url
+    )
+    async with AsyncExitStack() as stack:
+        create = await open_openai_factory(settings, stack)
+        assert isinstance(create, functools.partial)
+        client = create.keywords["client"]
+        first, second = create(settings), create(settings)
+        for index, backend in enumerate((first, second)):
+            await backend.open(call_context(), FakeOutput(), FakeActions())
+            await (await fake.session(index)).wait_for_event("session.update")
+        await first.close()
+        await second.close()
+        assert not client.is_closed()  # calls end; the app's client stays
+    assert client.is_closed()
+    assert len(fake.handshakes) == 2
 
 
 async def test_with_an_api_key_no_credential_is_opened(fake: FakeRealtime) -> None:

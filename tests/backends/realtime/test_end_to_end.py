@@ -118,7 +118,7 @@ async def test_audio_round_trips_at_the_calls_rate(
         await session.audio("resp_1", "item_a1", answer)
         await stream.wait_for(lambda s: len(s.audio_received) >= 20)
         frames = stream.audio_received
-    assert set(session.append_sizes) == {60 * BYTES_PER_MS}
+    assert set(session.append_sizes) == {20 * BYTES_PER_MS}  # one append per frame
     assert rms(bytes(session.appended)) > 1000  # the caller's tone, resampled to 24 kHz
     assert all(len(frame.pcm) == rate * 2 // 50 for frame in frames)
     played = b"".join(frame.pcm for frame in frames[:20])
@@ -232,3 +232,35 @@ async def test_azure_openai_with_a_key_serves_a_call(
     assert handshake.path == "/openai/v1/realtime?model=contoso-realtime"
     assert handshake.headers["api-key"] == "azure-e2e-key"
     assert "Authorization" not in handshake.headers
+
+
+async def test_each_turn_is_broken_down_on_the_call_and_in_the_metrics(
+    start_app: AppFactory, open_stream: StreamFactory, fake: FakeRealtime
+) -> None:
+    async with realtime_call(start_app, open_stream, fake, call_id="call-turns") as (
+        live,
+        stream,
+        session,
+    ):
+        await session.speech_started()
+        await session.speech_stopped()
+        await session.start_response("resp_1")
+        await session.audio("resp_1", "item_a1", model_tone(200))
+        await session.finish_response("resp_1", "item_a1", "Yes.")
+        await stream.wait_for(lambda s: len(s.audio_received) >= 5)
+        await asyncio.sleep(1.2)  # the session's metrics flush, once a second
+        exposition = (await live.client.get("/metrics")).text
+        await stream.close()
+        record = await wait_disconnected(live, "call-turns")
+    [turn] = record["metrics"]["turn_breakdown"]
+    assert turn["turn_ms"] >= turn["backend_ms"] >= 0
+    assert turn["turn_ms"] >= turn["outbound_ms"] >= 0
+    assert turn["inbound_ms"] >= 0
+    for series in (
+        'acs_bridge_bridge_latency_seconds_count{backend="openai",direction="in"}',
+        'acs_bridge_bridge_latency_seconds_count{backend="openai",direction="out"}',
+        'acs_bridge_turn_latency_seconds_count{backend="openai"} 1.0',
+    ):
+        assert series in exposition
+    inbound = exposition.split('_count{backend="openai",direction="in"} ')[1].split()[0]
+    assert float(inbound) > 0  # every caller frame so far

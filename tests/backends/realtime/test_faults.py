@@ -30,7 +30,7 @@ async def test_a_dropped_socket_reconnects_and_replays_config_and_transcripts(
         await first.drop()
         second = await fake.session(1)
         await second.wait_for(lambda s: len(s.of_type("conversation.item.create")) == 2)
-        await backend.receive(AudioIn(model_tone(60)))
+        await backend.receive(AudioIn(model_tone(20)))  # one frame: one append
         await second.wait_for(lambda s: len(s.append_sizes) == 1)
     kinds = [event["type"] for event in second.received]
     assert kinds[:3] == ["session.update", "conversation.item.create", "conversation.item.create"]
