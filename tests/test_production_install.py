@@ -22,13 +22,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md", "app")
+# The heaviest end-to-end tests: CI runs them; `./scripts/test -m "not slow"` skips them.
+pytestmark = pytest.mark.slow
+
 # Every module of the package, imported one by one, so one failure does not hide the others.
 IMPORT_ALL = """
 import importlib, importlib.util, pkgutil, sys
 import app
 
-# The heaviest end-to-end tests: CI runs them; `./scripts/test -m "not slow"` skips them.
-pytestmark = pytest.mark.slow
 # Modules of an optional extra (pyproject's optional-dependencies) import only with it.
 OPTIONAL = {"app.backends.pipecat": "pipecat"}
 failed = []
