@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from pipecat.clocks.system_clock import SystemClock
+from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.services.azure.llm import AzureLLMService
 from pipecat.services.azure.stt import AzureSTTService
 from pipecat.services.azure.tts import AzureTTSService
 from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.openai.stt import OpenAISTTService
 from pipecat.services.openai.tts import OpenAITTSService
+from pipecat.utils.asyncio.task_manager import TaskManager
 
 from app.backends.pipecat import _token_provider
 from app.backends.pipecat.services import language_model, speech_to_text, text_to_speech
@@ -174,6 +177,31 @@ async def test_a_renewed_token_replaces_the_one_the_recognizer_and_synthesizer_h
     assert tts._speech_config is not None
     assert tts._speech_config.authorization_token == renewed[0]
     assert tts._speech_synthesizer.authorization_token == renewed[0]
+
+
+async def test_the_synthesizer_is_set_up_on_the_token_and_stops_renewing_at_cleanup() -> None:
+    # Pipecat's TTS setup connects nothing (the recognizer's would): run the real one.
+    credential = FakeCredential()
+    tts = text_to_speech(entra_speech(), EntraTokenProvider(credential))
+    assert isinstance(tts, EntraAzureTTSService)
+    setup = FrameProcessorSetup(
+        clock=SystemClock(),  # type: ignore[no-untyped-call]
+        task_manager=TaskManager(loop=asyncio.get_running_loop()),
+        pipeline_worker=None,  # type: ignore[arg-type]
+        audio_out_sample_rate=16000,
+    )
+    await tts.setup(setup)
+    try:
+        assert tts._speech_config is not None
+        assert tts._speech_config.speech_synthesis_language == "de-DE"
+        assert tts._speech_synthesizer is not None
+        assert tts._speech_synthesizer.authorization_token == f"aad#{SPEECH_ID}#token-1"
+        assert tts._refresher is not None
+        refresher = tts._refresher
+    finally:
+        await tts.cleanup()
+    assert tts._refresher is None
+    assert refresher.done()
 
 
 async def test_a_failed_renewal_keeps_the_token_and_tries_again() -> None:
