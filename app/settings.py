@@ -185,6 +185,8 @@ class Settings(BaseSettings):
     pipecat_language: str = Field(default="en-US", min_length=2)
     azure_speech_key: SecretStr | None = None
     azure_speech_region: str | None = None
+    # Without a key: Entra ID for this resource (/subscriptions/.../accounts/<name>)
+    azure_speech_resource_id: str | None = None
     azure_speech_voice: str = Field(default="en-US-AvaMultilingualNeural", min_length=1)
 
     # --- Agent actions (tools of the Realtime backends, call control) -----------------------

@@ -45,9 +45,13 @@ def _pipecat_problem(settings: Settings) -> str | None:
             )
         return None  # the operator's bot builds its own services
     uses = {settings.pipecat_stt, settings.pipecat_tts}
-    if "azure" in uses and not (settings.azure_speech_key and settings.azure_speech_region):
+    if "azure" in uses and not (
+        settings.azure_speech_region
+        and (settings.azure_speech_key or settings.azure_speech_resource_id)
+    ):
         return (
-            "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_KEY and AZURE_SPEECH_REGION"
+            "PIPECAT_STT=azure or PIPECAT_TTS=azure needs AZURE_SPEECH_REGION and either "
+            "AZURE_SPEECH_KEY or AZURE_SPEECH_RESOURCE_ID (Entra ID)"
         )
     if settings.pipecat_llm == "azure-openai" and settings.azure_openai_endpoint is None:
         return "PIPECAT_LLM=azure-openai needs AZURE_OPENAI_ENDPOINT"

@@ -23,7 +23,7 @@ from pathlib import Path
 from app.agent.tools import ToolConfig
 from app.backends.pipecat.backend import Bot, PipecatBackend
 from app.backends.pipecat.logs import route_pipecat_logs
-from app.backends.pipecat.services import TokenProvider
+from app.backends.pipecat.services import EntraTokens, uses_speech_entra_id
 from app.backends.pipecat.tools import register_call_tools
 from app.backends.pipecat.transport import AcsTransport
 from app.settings import ConfigurationError, Settings
@@ -78,9 +78,11 @@ async def open_pipecat_factory(
     return factory
 
 
-async def _token_provider(settings: Settings, stack: AsyncExitStack) -> TokenProvider | None:
-    """Entra ID for PIPECAT_LLM=azure-openai without a key: one credential for every call."""
-    if settings.pipecat_llm != "azure-openai" or settings.azure_openai_api_key is not None:
+async def _token_provider(settings: Settings, stack: AsyncExitStack) -> EntraTokens | None:
+    """Entra ID for PIPECAT_LLM=azure-openai and Azure AI Speech without their keys: one
+    credential (and one cached token, same scope) for every call."""
+    llm_entra = settings.pipecat_llm == "azure-openai" and settings.azure_openai_api_key is None
+    if not (llm_entra or uses_speech_entra_id(settings)):
         return None
     from app.backends.realtime.connection import EntraTokenProvider, default_azure_credential
 

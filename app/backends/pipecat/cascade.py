@@ -29,7 +29,7 @@ from pipecat.workers.runner import WorkerRunner
 from app.backends.base import CallContext
 from app.backends.pipecat.backend import Bot
 from app.backends.pipecat.services import (
-    TokenProvider,
+    EntraTokens,
     language_model,
     speech_to_text,
     text_to_speech,
@@ -41,11 +41,11 @@ from app.settings import Settings
 # Silero runs at 16 kHz (or 8): the bundled bot takes the call at 16 kHz whatever its rate.
 SAMPLE_RATE = 16000
 
-CascadeBot = Callable[[AcsTransport, CallContext, Settings, TokenProvider | None], Awaitable[None]]
+CascadeBot = Callable[[AcsTransport, CallContext, Settings, EntraTokens | None], Awaitable[None]]
 
 
 def bind_settings(
-    bot: CascadeBot, settings: Settings, token_provider: TokenProvider | None = None
+    bot: CascadeBot, settings: Settings, token_provider: EntraTokens | None = None
 ) -> Bot:
     """`bot` as a `run_bot(transport, call)`, with the app's settings and shared credential."""
 
@@ -59,12 +59,12 @@ async def run_bot(
     transport: AcsTransport,
     call: CallContext,
     settings: Settings,
-    token_provider: TokenProvider | None = None,
+    token_provider: EntraTokens | None = None,
 ) -> None:
     instructions = await _instructions(settings)
-    stt = speech_to_text(settings, SAMPLE_RATE)
+    stt = speech_to_text(settings, SAMPLE_RATE, token_provider)
     llm = language_model(settings, instructions, token_provider)
-    tts = text_to_speech(settings)
+    tts = text_to_speech(settings, token_provider)
     schemas = register_call_tools(llm, transport)
     messages: list[LLMContextMessage] = []
     for role, text in call.history:

@@ -63,6 +63,15 @@ def test_without_the_extra_the_service_refuses_to_start_saying_how_to_install_it
         ({"pipecat_bot": "tests.backends.pipecat.bots"}, "module:function"),
         ({}, "OPENAI_API_KEY"),
         ({"openai_api_key": "sk", "pipecat_tts": "azure"}, "AZURE_SPEECH_KEY"),
+        ({"openai_api_key": "sk", "pipecat_stt": "azure"}, "AZURE_SPEECH_RESOURCE_ID"),
+        (
+            {"openai_api_key": "sk", "pipecat_stt": "azure", "azure_speech_resource_id": "/x"},
+            "AZURE_SPEECH_REGION",
+        ),
+        (
+            {"openai_api_key": "sk", "pipecat_tts": "azure", "azure_speech_key": "k"},
+            "AZURE_SPEECH_REGION",
+        ),
         ({"openai_api_key": "sk", "pipecat_llm": "azure-openai"}, "AZURE_OPENAI_ENDPOINT"),
     ],
 )
@@ -71,6 +80,22 @@ def test_settings_that_cannot_work_refuse_in_one_line(values: dict[str, Any], na
         load_settings(_env_file=None, media_backend="pipecat", **values)
     assert names in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("auth", [{"azure_speech_key": "k"}, {"azure_speech_resource_id": "/x"}])
+def test_azure_speech_starts_with_a_region_and_a_key_or_a_resource_id(
+    auth: dict[str, str],
+) -> None:
+    settings = load_settings(
+        _env_file=None,
+        media_backend="pipecat",
+        openai_api_key="sk",
+        pipecat_stt="azure",
+        pipecat_tts="azure",
+        azure_speech_region="westeurope",
+        **auth,
+    )
+    assert settings.pipecat_stt == "azure"
 
 
 def test_a_bot_of_ones_own_needs_no_service_settings() -> None:
