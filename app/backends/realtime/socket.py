@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, cast
 
 import orjson
 from openai import WebSocketConnectionClosedError
+from openai._models import construct_type_unchecked
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime.realtime_function_tool_param import RealtimeFunctionToolParam
 from openai.types.realtime.realtime_server_event import RealtimeServerEvent
@@ -126,6 +127,15 @@ class OpenAISocket:
             await self._connection.close()
         except (ConnectionClosed, WebSocketConnectionClosedError) as exc:
             raise SocketClosed(str(exc)) from exc
+
+
+def warm_event_parsing() -> None:
+    """Build the SDK's server-event models once (about 1.4 MiB and 15 ms, blocking: call it in
+    a thread at startup rather than on the first call's `session.created`)."""
+    construct_type_unchecked(
+        value={"type": "session.created", "event_id": "", "session": {"type": "realtime"}},
+        type_=cast(Any, RealtimeServerEvent),
+    )
 
 
 def audio_delta(raw: bytes | str) -> AudioDelta | None:
