@@ -1,10 +1,15 @@
-"""The model's audio deltas are read as plain JSON; everything else goes through the SDK."""
+"""The model's audio deltas are read as plain JSON, straight off the SDK's websocket; every
+other event goes through the SDK's models."""
 
 from __future__ import annotations
 
 import orjson
+from websockets.asyncio.client import ClientConnection
 
-from app.backends.realtime.socket import AudioDelta, audio_delta
+from app.backends.realtime.connection import openai_connector
+from app.backends.realtime.socket import AudioDelta, OpenAISocket, audio_delta
+from app.settings import Settings
+from tests.backends.realtime.fake_server import FakeRealtime
 
 
 def test_an_audio_delta_is_read_without_the_sdks_models() -> None:
@@ -28,3 +33,21 @@ def test_other_events_and_malformed_deltas_are_left_to_the_sdk() -> None:
     assert audio_delta(b'{"type":"response.output_audio.delta","item_id":"i","delta":"A"}') is None
     assert audio_delta(b"[1, 2]") is None
     assert audio_delta(b"not json") is None
+
+
+async def test_appends_and_reads_go_straight_on_the_sdks_websocket(fake: FakeRealtime) -> None:
+    settings = Settings(
+        _env_file=None, openai_api_key="sk-test", openai_base_url=fake.openai_base_url
+    )
+    connector = openai_connector(settings)
+    socket = await connector.connect()
+    try:
+        assert isinstance(socket, OpenAISocket)
+        assert isinstance(socket._ws, ClientConnection)  # not the SDK's send queue
+        await socket.append(b"\x01\x00" * 240)
+        session = await fake.session()
+        await session.wait_for(lambda s: bytes(s.appended) == b"\x01\x00" * 240)
+        assert (await socket.recv()).type == "session.created"  # the fake's first event
+    finally:
+        await socket.close()
+        await connector.close()
