@@ -163,6 +163,16 @@ async def _wait(
                 return record
             if record.get("media_state") == "failed":
                 raise DemoFailed(f"media streaming failed: {record.get('media_failure')}")
+            backend = record.get("backend") or {}
+            if backend.get("state") == "failed":
+                # The failover ends the call at once: no point waiting for the step.
+                raise DemoFailed(
+                    f"the {backend.get('name')} backend failed: {backend.get('detail')} "
+                    f"(the call was ended by {record.get('ended_by') or 'failover'})"
+                )
+            ended = record.get("connection_state") == "disconnected"
+            if ended and expected.get("connection_state") != "disconnected":
+                raise DemoFailed(f"the call ended while {doing}: {record.get('disconnect_reason')}")
         status.line(
             f"{doing}: {record.get('connection_state', '?')}, "
             f"media {record.get('media_state', '?')}"

@@ -72,7 +72,7 @@ async def test_demo_fails_with_a_clear_message(tmp_path: Path, seconds: str) -> 
         "demo", "--backend", "recorder", "--seconds", seconds, env=_env(tmp_path), cwd=tmp_path
     )
     assert code != 0
-    assert "demo failed" in err
+    assert "demo failed: the recorder backend failed" in err  # at once, not after a time-out
     assert "Demo call complete" not in out
 
 
