@@ -104,10 +104,10 @@ class CallMedia:
     stream: StreamFormat  # the format the backend was opened with
     queue: DropOldestQueue[InboundEvent]
     stats: MediaStats
+    health: HealthTracker  # the backend's, for the call's record and failover
     output: CallOutput | None = None
     opened: bool = False
     inbound_resamplers: dict[str | None, Resampler | None] = field(default_factory=dict)
-    health: HealthTracker | None = None  # the backend's, for the call's record and failover
     # The attached session's handler; the feed calls it only on a backend error.
     on_error: Callable[[Exception], None] = _no_error_handler
     feed: BackendFeed[InboundEvent] = field(init=False)

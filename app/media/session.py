@@ -237,14 +237,12 @@ class MediaSession(SessionParking, SessionHealth):
             backend = self._backend_factory()
         except Exception as exc:
             tracker = HealthTracker(self._settings.media_backend, self._clock)
-            change = tracker.failed(f"could not be created: {exc}")
-            assert change is not None
-            self._health_changed(change)
+            self._health_changed(tracker.failed(f"could not be created: {exc}"))
             self._backend_failed(exc)
             raise SessionEnded(SessionEnd("backend could not be created", BACKEND_FAILED)) from exc
-        self._call = call = CallMedia(backend, stream, self._queue, self.stats)
-        call.health = HealthTracker(self._settings.media_backend, self._clock)
-        self._health_changed(HealthChange(call.health.health, None))
+        health = HealthTracker(self._settings.media_backend, self._clock)
+        self._call = call = CallMedia(backend, stream, self._queue, self.stats, health)
+        self._health_changed(HealthChange(health.health, None))  # `connecting`, on the record
         call.on_error = self._backend_failed
         media = self._attach(call, stream)
         # The backend is opened first; events that arrive meanwhile queue behind its open.

@@ -56,11 +56,8 @@ class SessionHealth(SessionBase):
 
     def _on_backend_event(self, event: BackendEvent) -> None:
         self.stats.record_backend_event(event)
-        call = self._call
-        if call is not None and call.health is not None:
-            change = call.health.observe(event)
-            if change is not None:
-                self._health_changed(change)
+        if self._call is not None:
+            self._health_changed(self._call.health.observe(event))
         if event.kind == "error":
             self.stats.backend_errors += 1
             log.warning("backend reported: %s", dict(event.data), extra=self._log_extra())
@@ -85,8 +82,11 @@ class SessionHealth(SessionBase):
                 extra=self._log_extra(),
             )
 
-    def _health_changed(self, change: HealthChange) -> None:
-        """Write a change of the backend's health to the call's record now (a few per outage)."""
+    def _health_changed(self, change: HealthChange | None) -> None:
+        """Write a change of the backend's health to the call's record now (a few per outage);
+        None: the tracker saw no change."""
+        if change is None:
+            return
         if change.outage_began:
             self._metrics.backend_outage()
         if change.event is not None:
@@ -102,23 +102,16 @@ class SessionHealth(SessionBase):
         )
 
     def _health_failed(self, reason: str) -> None:
-        call = self._call
-        if call is not None and call.health is not None:
-            change = call.health.failed(reason)
-            if change is not None:
-                self._health_changed(change)
+        if self._call is not None:
+            self._health_changed(self._call.health.failed(reason))
 
     def _health_closed(self) -> None:
-        call = self._call
-        if call is not None and call.health is not None:
-            change = call.health.closed()
-            if change is not None:
-                self._health_changed(change)
+        if self._call is not None:
+            self._health_changed(self._call.health.closed())
 
     def _check_unavailable(self, now: float) -> None:
         """A backend unavailable for BACKEND_FAILOVER_AFTER_S leaves the call to the failover."""
-        call = self._call
-        health = call.health if call is not None else None
+        health = self._call.health if self._call is not None else None
         limit = self._failover.policy.after_s
         if health is None or self._failover.done or health.unavailable_for(now) < limit:
             return
