@@ -82,6 +82,7 @@ async def run_demo(
             deadline = time.monotonic() + total * 0.02 + STEP_TIMEOUT_S
             while stream.frames_sent < total:
                 if stream.closed:
+                    await _expect_open(api, call_id, stream)
                     raise DemoFailed(
                         f"the service closed the media socket ({stream.close_code}): "
                         f"{stream.close_reason or 'no reason given'}"
@@ -92,7 +93,7 @@ async def run_demo(
                 await asyncio.sleep(0.2)
             await _drain(stream, settings.media_backend)
             status.line(_progress(stream, total))
-            _expect_open(stream)
+            await _expect_open(api, call_id, stream)
             _expect(await api.post(f"/api/calls/{call_id}/media/stop"), 202)
             await _wait(api, call_id, status, "stopping media", media_state="stopped")
             _expect(await api.delete(f"/api/calls/{call_id}"), 202)
@@ -122,12 +123,23 @@ async def run_demo(
     return result
 
 
-def _expect_open(stream: MediaStream) -> None:
+async def _expect_open(api: httpx.AsyncClient, call_id: str, stream: MediaStream) -> None:
     # All audio may be sent before the close reaches the client: look again after streaming.
     if stream.closed and stream.close_code != 1000:
+        # A backend that failed says why on the call's record (its failover ended the call);
+        # the record is written behind, so it may take a moment to say so.
+        failure = None
+        for _ in range(10):
+            failure = _backend_failure((await api.get(f"/api/calls/{call_id}")).json())
+            if failure is not None:
+                break
+            await asyncio.sleep(0.05)
         raise DemoFailed(
-            f"the service closed the media socket ({stream.close_code}): "
-            f"{stream.close_reason or 'no reason given'}"
+            failure
+            or (
+                f"the service closed the media socket ({stream.close_code}): "
+                f"{stream.close_reason or 'no reason given'}"
+            )
         )
 
 
@@ -163,13 +175,9 @@ async def _wait(
                 return record
             if record.get("media_state") == "failed":
                 raise DemoFailed(f"media streaming failed: {record.get('media_failure')}")
-            backend = record.get("backend") or {}
-            if backend.get("state") == "failed":
-                # The failover ends the call at once: no point waiting for the step.
-                raise DemoFailed(
-                    f"the {backend.get('name')} backend failed: {backend.get('detail')} "
-                    f"(the call was ended by {record.get('ended_by') or 'failover'})"
-                )
+            failure = _backend_failure(record)
+            if failure is not None:
+                raise DemoFailed(failure)  # the failover ends the call at once: no point waiting
             ended = record.get("connection_state") == "disconnected"
             if ended and expected.get("connection_state") != "disconnected":
                 raise DemoFailed(f"the call ended while {doing}: {record.get('disconnect_reason')}")
@@ -179,6 +187,17 @@ async def _wait(
         )
         await asyncio.sleep(0.05)
     raise DemoFailed(f"timed out {doing}: the call is {record}")
+
+
+def _backend_failure(record: dict[str, Any]) -> str | None:
+    """What the call's record says of a backend that failed, or None."""
+    backend = record.get("backend") or {}
+    if backend.get("state") != "failed":
+        return None
+    return (
+        f"the {backend.get('name')} backend failed: {backend.get('detail')} "
+        f"(the call was ended by {record.get('ended_by') or 'failover'})"
+    )
 
 
 async def _wait_media_closed(api: httpx.AsyncClient, call_id: str) -> dict[str, Any]:
