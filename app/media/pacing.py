@@ -1,7 +1,7 @@
 """Outbound pacing: backend audio of any size out as exact frames, at real time plus a lead.
 
 Frames are scheduled on an absolute monotonic timeline (`t0 + n * frame`), so sleeps never
-accumulate drift, and sent `lead` ahead of it, so ACS always has a little audio queued while a
+accumulate drift, and sent `lead` (to `lead` plus a frame) ahead of it, so ACS always has a little audio queued while a
 `StopAudio` still cuts playback almost at once. `stop_audio` drops every queued frame and the
 StopAudio goes out before anything else.
 
@@ -65,6 +65,8 @@ class OutboundPacer:
         self._frames: deque[tuple[bytes, Playback]] = deque()
         self._partial = b""
         self._partial_playback: Playback | None = None
+        self._partial_at = 0.0  # when audio was last added to the partial frame
+        self._flush_check: asyncio.TimerHandle | None = None
         self._playbacks: OrderedDict[str, Playback] = OrderedDict()
         self._anonymous = Playback()
         self._stop_pending = False
@@ -152,6 +154,10 @@ class OutboundPacer:
             self._frames.append((data[start : start + size], playback))
         self._partial = data[whole:]
         self._partial_playback = playback if self._partial else None
+        if self._partial:
+            self._partial_at = self._clock()
+            if self._flush_check is None:
+                self._arm_flush_check(2 * self._frame_s)
         self._pump()
 
     def flush(self) -> None:
@@ -217,6 +223,9 @@ class OutboundPacer:
                 await self._send_from_task(send, frame)
         finally:
             self._send = None
+            if self._flush_check is not None:
+                self._flush_check.cancel()
+                self._flush_check = None
             if self._in_flight is not None:
                 self._in_flight.close()
                 self._in_flight = None
@@ -227,7 +236,9 @@ class OutboundPacer:
         if next_play_at is None or next_play_at < now:
             # Idle or fallen behind: playback (re)starts now rather than bursting to catch up.
             next_play_at = now
-        elif next_play_at - self._lead_s > now:
+        elif next_play_at - self._lead_s - self._frame_s > now:
+            # Up to a frame early: the task sends frames in pairs when it wakes, and a frame
+            # that arrives a little ahead goes with its producer, not with a wake of the task.
             return None
         frame, playback = self._frames.popleft()
         if len(self._frames) < self._max_frames:
@@ -253,7 +264,7 @@ class OutboundPacer:
                 frame = self._take_due(clock())
                 if frame is None or not self._send_direct(send, frame):
                     break
-        if self._frames or self._partial or self._stop_pending or self._busy():
+        if self._frames or self._stop_pending or self._busy():
             self._wakeup.set()
 
     def _busy(self) -> bool:
@@ -281,12 +292,32 @@ class OutboundPacer:
             self._task_sending = False
 
     async def _idle(self) -> None:
+        if self._partial:
+            if self._partial_stale():
+                self.flush()
+                return
+            if self._flush_check is None:
+                self._arm_flush_check(self._partial_at + 2 * self._frame_s - self._clock())
+        await self._wait(None)
+
+    # A remainder shorter than a frame is padded out once no audio has come for two frames.
+    # Resampled audio leaves one after every chunk: a timer callback, not the pacer's task,
+    # watches it, and wakes the task only when it is due (a task switch per frame otherwise).
+    def _arm_flush_check(self, delay_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._flush_check = loop.call_later(max(delay_s, 0.0), self._check_partial)
+
+    def _check_partial(self) -> None:
+        self._flush_check = None
         if not self._partial:
-            await self._wait(None)
             return
-        # A remainder shorter than a frame: wait briefly for more before padding it out.
-        if await self._wait(2 * self._frame_s) and not self._frames:
-            self.flush()
+        if self._partial_stale():
+            self._wakeup.set()
+        else:
+            self._arm_flush_check(self._partial_at + 2 * self._frame_s - self._clock())
+
+    def _partial_stale(self) -> bool:
+        return self._clock() - self._partial_at >= 2 * self._frame_s
 
     async def _wait(self, limit_s: float | None) -> bool:
         """Wait for a wakeup, at most `limit_s` seconds; True when the time ran out."""

@@ -188,7 +188,8 @@ async def test_direct_sends_keep_the_real_time_schedule() -> None:
     task = await _started(pacer, sink)
     for index in range(20):  # a burst of 400 ms: only the lead goes out at once
         assert play_now(pacer, _frame(index))
-    assert len(sink.sent) == 3  # the first frame plays now, two more fit in the 40 ms lead
+    # The first frame plays now; two more fit in the 40 ms lead, and one more within a frame.
+    assert len(sink.sent) == 4
     await asyncio.sleep(0.2)
     assert 11 <= len(sink.sent) <= 15
     await _stop(task)
@@ -251,3 +252,38 @@ async def test_play_waits_only_while_the_buffer_is_full() -> None:
     pacer.stop_audio()  # makes room: the waiting play finishes
     await asyncio.wait_for(waiting, 1)
     assert pacer.queued_frames == 2
+
+
+class _CountingEvent(asyncio.Event):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+
+async def test_resampled_audio_streams_without_padding_and_without_waking_the_task() -> None:
+    # A 24 -> 16 kHz resampler leaves a remainder after every chunk: the stream must play
+    # gap-free, with the remainder neither padded mid-stream nor waking the pacer's task.
+    now = [100.0]
+    pacer = OutboundPacer(640, lead_ms=80, clock=lambda: now[0])
+    wakeups = pacer._wakeup = _CountingEvent()
+    sink = Sink()
+    task = asyncio.create_task(pacer.run(sink))
+    await asyncio.sleep(0)
+    chunk = b"\x01\x00" * 330  # 660 bytes: 20 bytes more than a frame each time
+    for _ in range(20):
+        await pacer.play(chunk, "item")
+        await asyncio.sleep(0.005)  # real time: the remainder's timer may fire meanwhile
+        now[0] += 0.02
+    sent_while_streaming = len(sink.sent)
+    now[0] += 0.05  # no more audio: the remainder is padded out
+    await asyncio.sleep(0.1)
+    await _stop(task)
+    frames = sink.audio()
+    assert sent_while_streaming == 20  # each chunk's whole frame went out as it came
+    assert b"".join(frames[:20]) == (chunk * 20)[: 640 * 20]
+    assert frames[20:] == [b"\x01\x00" * 200 + bytes(240)]  # 400 bytes left, then silence
+    assert wakeups.sets <= 3  # not once per chunk
