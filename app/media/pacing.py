@@ -1,9 +1,9 @@
 """Outbound pacing: backend audio of any size out as exact frames, at real time plus a lead.
 
 Frames are scheduled on an absolute monotonic timeline (`t0 + n * frame`), so sleeps never
-accumulate drift, and sent `lead` (to `lead` plus a frame) ahead of it, so ACS always has a little audio queued while a
-`StopAudio` still cuts playback almost at once. `stop_audio` drops every queued frame and the
-StopAudio goes out before anything else.
+accumulate drift, and sent `lead` (to `lead` plus a frame) ahead of it, so ACS always has a
+little audio queued while a `StopAudio` still cuts playback almost at once. `stop_audio` drops
+every queued frame and the StopAudio goes out before anything else.
 
 The pacer hands out PCM frames and the `STOP` marker; `OutboundSocket` (`app.media.socket`)
 turns them into ACS JSON. While `run` serves a socket, a frame that is already due goes out from

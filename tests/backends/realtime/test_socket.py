@@ -86,15 +86,19 @@ async def test_a_full_write_buffer_holds_an_append_until_it_drains(fake: FakeRea
         await connector.close()
 
 
+async def _append_until_it_fails(socket: OpenAISocket) -> None:
+    for _ in range(100):  # the drop reaches the client after a moment
+        await socket.append(b"\x00\x00" * 240)
+        await asyncio.sleep(0.01)
+
+
 async def test_an_append_on_a_dropped_socket_says_the_socket_closed(fake: FakeRealtime) -> None:
     socket, connector = await _open(fake)
     try:
         session = await fake.session()
         await session.drop()
         with pytest.raises(SocketClosed):
-            for _ in range(100):  # the drop reaches the client after a moment
-                await socket.append(b"\x00\x00" * 240)
-                await asyncio.sleep(0.01)
+            await _append_until_it_fails(socket)
     finally:
         with contextlib.suppress(SocketClosed):
             await socket.close()
