@@ -40,6 +40,7 @@ from app.backends.realtime.errors import (
     SocketClosed,
 )
 from app.backends.realtime.history import Role
+from app.backends.realtime.renewal import RenewalTimer
 from app.backends.realtime.session_config import RealtimeConfig, greeting_request
 from app.backends.realtime.socket import RealtimeService, RealtimeSocket
 from app.backends.realtime.uplink import AppendBatcher
@@ -239,17 +240,28 @@ class RealtimeBackend:
             for request in greeting_request(self._config, self._instructions):
                 await connection.send(request)
         loop = asyncio.get_running_loop()
-        renew_at = loop.time() + self._renew_after_s
         deadline = loop.time() + self._renew_deadline_s
+        renewal = RenewalTimer(loop.time() + self._renew_after_s)
+        try:
+            return await self._read(connection, conversation, renewal, deadline)
+        finally:
+            renewal.cancel()
+
+    async def _read(
+        self,
+        connection: RealtimeSocket,
+        conversation: Conversation,
+        renewal: RenewalTimer,
+        deadline: float,
+    ) -> SessionOutcome:
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                async with asyncio.timeout_at(renew_at):
-                    event = await connection.recv()
-            except TimeoutError:
+            event = await renewal.read(connection.recv)
+            if event is None:
                 # Renew between turns when possible, so nobody is cut off mid-sentence.
                 if loop.time() >= deadline or conversation.quiet():
                     return "renew"
-                renew_at = min(loop.time() + RENEW_RETRY_S, deadline)
+                renewal.postpone(min(loop.time() + RENEW_RETRY_S, deadline))
                 continue
             if event.type == "session.created":
                 self._session_live = True
