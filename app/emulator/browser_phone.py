@@ -1,10 +1,10 @@
 """The console's softphone as the caller of an emulated call: the browser's microphone is the
 caller's voice, and what the service plays goes back to the browser's speaker.
 
-Audio is converted between the browser's rate and the call's with soxr streams, both ways.
-Nothing here waits: the emulator's media stream takes a frame each 20 ms tick (`frame`), the
-browser's audio is buffered as it arrives (`speak`), and what goes to the browser is queued
-(`outgoing`), bounded, for the console socket's sender.
+Audio is converted between the browser's rate and the call's with the media path's own
+streaming resamplers, both ways. Nothing here waits: the emulator's media stream takes a frame
+each 20 ms tick (`frame`), the browser's audio is buffered as it arrives (`speak`), and what
+goes to the browser is queued (`outgoing`), bounded, for the console socket's sender.
 """
 
 from __future__ import annotations

@@ -143,8 +143,9 @@ async def open_azure_factory(
 
 def _preload(settings: Settings) -> None:
     """What every call would otherwise load on the event loop the first time (blocking all
-    calls' media for about 150 ms): numpy and soxr when the calls' rate is not the model's, and
-    the SDK's server-event models (about 13 MiB in all, in the idle service instead)."""
+    calls' media for about 150 ms): numpy and the resampler when the calls' rate is not the
+    model's, and the SDK's server-event models (about 13 MiB in all, in the idle service
+    instead)."""
     if settings.sample_rate != MODEL_SAMPLE_RATE:
         preload_resampling()
     warm_event_parsing()

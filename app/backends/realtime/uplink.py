@@ -39,8 +39,11 @@ class AppendBatcher:
             self.ignored_frames += 1
             return []
         buffer = self._buffer
-        buffer += self._pcm(frame)
+        pcm = self._pcm(frame)
         size = self.append_bytes
+        if not buffer and len(pcm) == size:
+            return [pcm]  # the usual case with 20 ms appends: the frame is the append
+        buffer += pcm
         if len(buffer) < size:
             return []
         chunks = [

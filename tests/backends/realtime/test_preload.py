@@ -8,7 +8,8 @@ import sys
 import pytest
 
 # A fresh interpreter: the test process has numpy loaded already. It opens the app's factory
-# the way the app does, and says whether numpy and soxr were loaded before any call.
+# the way the app does, and says whether numpy and soxr were loaded before any call (16 <-> 24
+# kHz is the polyphase filter's: soxr, for other ratios, stays out of memory).
 _PROBE = """
 import asyncio, sys
 from contextlib import AsyncExitStack
@@ -27,7 +28,7 @@ asyncio.run(main())
 
 @pytest.mark.parametrize(
     ("audio_format", "loaded"),
-    [("pcm16KMono", "True True"), ("pcm24KMono", "False False")],
+    [("pcm16KMono", "True False"), ("pcm24KMono", "False False")],
 )
 def test_resampling_is_loaded_at_start_only_when_calls_will_resample(
     audio_format: str, loaded: str
