@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 acs-bridge answers Azure Communication Services (ACS) calls and streams their audio to a
 voice-agent backend (echo, recorder, your WebSocket service, OpenAI / Azure OpenAI Realtime,
-Azure AI Voice Live). With no ACS settings it runs on its embedded ACS emulator, for test calls.
+Azure AI Voice Live, a Pipecat bot). With no ACS settings it runs on its embedded ACS emulator,
+for test calls.
 
 Settings come from the environment and from a .env file in the current directory (every one is
 documented in .env.example); --host and --port override HOST and PORT."""

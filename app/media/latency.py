@@ -4,8 +4,11 @@
               model's socket, or downstream): every audio frame is measured
     outbound  audio reaching the call's output while nothing of it was queued (a response's
               first audio, or each echo) -> the frame that starts it leaves for ACS
-    turn      the caller's end of speech, as the model or its VAD reports it -> the first
-              agent audio sent to ACS; the backend's own share is the rest
+    turn      the caller's end of speech reaching the bridge -> the first agent audio sent to
+              ACS: the inbound share (the caller's slowest frame of the turn, a bound on its
+              last one), the backend's own (end of speech as the model or its VAD saw it ->
+              the response's first audio handed on), and the outbound share (handed on ->
+              its first frame sent), which add up to the whole
 
 Samples are kept as plain floats on the media path and handed to the Prometheus histograms at
 the session's metrics flush (once a second), not per frame.
@@ -24,10 +27,10 @@ MAX_KEPT_TURNS = 50
 class TurnLatency:
     """One turn, in milliseconds: the whole, and the bridge's share in each direction."""
 
-    turn_ms: float  # caller's end of speech -> first agent audio sent to ACS
-    backend_ms: float  # of which the model or downstream took this much
+    turn_ms: float  # inbound_ms + backend_ms + outbound_ms
+    backend_ms: float  # the model or downstream: end of speech -> its first audio handed on
     inbound_ms: float  # the slowest caller frame of the turn, arrival -> handed on
-    outbound_ms: float  # the response's first audio, received -> sent to ACS
+    outbound_ms: float  # the response's first audio, handed on -> its first frame sent
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -76,11 +79,13 @@ class CallLatency:
         if pending is not None and received >= pending[1]:
             self._end_of_speech = None
             backend_ms, reported = pending
+            inbound_ms = round(self._inbound_max * 1000.0, 1)
+            outbound_ms = round((sent - min(reported, received)) * 1000.0, 1)
             turn = TurnLatency(
-                turn_ms=round(backend_ms + (sent - reported) * 1000.0, 1),
+                turn_ms=round(inbound_ms + backend_ms + outbound_ms, 1),
                 backend_ms=backend_ms,
-                inbound_ms=round(self._inbound_max * 1000.0, 1),
-                outbound_ms=round(seconds * 1000.0, 1),
+                inbound_ms=inbound_ms,
+                outbound_ms=outbound_ms,
             )
             self._inbound_max = 0.0
             self.turns.append(turn)

@@ -126,10 +126,13 @@ def _with_stats(record: CallRecord, stats: MediaStats) -> CallRecord:
         updates["tool_calls"] = (earlier_calls + stats.tool_calls)[-MAX_TOOL_CALLS:]
     metrics = dict(record.metrics)
     if stats.turn_latencies_ms:
-        latencies = sorted(stats.turn_latencies_ms)
-        metrics["turns"] = len(latencies)
+        # The whole turn where the bridge timed it (its share each way included), else the
+        # backend's own figure.
+        whole = [turn.turn_ms for turn in stats.latency.turns] or stats.turn_latencies_ms
+        latencies = sorted(whole)
+        metrics["turns"] = len(stats.turn_latencies_ms)
         metrics["turn_latency_ms_p50"] = latencies[len(latencies) // 2]
-        metrics["turn_latency_ms_last"] = stats.turn_latencies_ms[-1]
+        metrics["turn_latency_ms_last"] = whole[-1]
     if stats.latency.turns:
         # Per turn, the latest ones: the whole, the backend's share, the bridge's each way.
         metrics["turn_breakdown"] = [turn.as_dict() for turn in stats.latency.turns]

@@ -291,7 +291,7 @@
       ["Malformed / dropped", `${media.malformed_frames || 0} / ${media.dropped_frames || 0}`],
       ["Round trip", state.roundTrips.has(call.call_connection_id) ? milliseconds(state.roundTrips.get(call.call_connection_id)) : null],
       ["Turn latency", turnLatency(call.metrics)],
-      ["Last turns", turnBreakdown(call.metrics), "turns"],
+      ["Last turns, newest first", turnBreakdown(call.metrics), "turns"],
       ["Media instance", media.instance_id],
       ["DTMF", media.dtmf],
       ["Started", dateTime(call.created_at)],
@@ -326,14 +326,15 @@
     return `${milliseconds(metrics.turn_latency_ms_last)}${p50}`;
   }
 
-  // The latest turns, newest first: the whole, then the backend's share and the bridge's each
-  // way (in: the caller's slowest frame, out: the response's first audio), e.g.
-  // "640 ms = backend 612 + in 1 + out 27".
+  // The latest turns, newest first: the whole, which is the bridge's share each way (in: the
+  // caller's slowest frame, out: the response's first audio) and the backend's, e.g.
+  // "640 ms = in 1 + backend 612 + out 27". Shares under a millisecond read "<1".
   function turnBreakdown(metrics) {
     const turns = metrics && metrics.turn_breakdown;
     if (!Array.isArray(turns) || !turns.length) return null;
+    const share = (ms) => (ms < 1 ? "<1" : String(Math.round(ms)));
     return turns.slice(-3).reverse().map((turn) =>
-      `${milliseconds(turn.turn_ms)} = backend ${Math.round(turn.backend_ms)} + in ${Math.round(turn.inbound_ms)} + out ${Math.round(turn.outbound_ms)}`,
+      `${milliseconds(turn.turn_ms)} = in ${share(turn.inbound_ms)} + backend ${share(turn.backend_ms)} + out ${share(turn.outbound_ms)}`,
     ).join("\n");
   }
 

@@ -31,21 +31,23 @@ class Sink:
         self.items.append(item)
 
 
-def test_a_turn_is_the_backends_share_plus_the_wait_for_its_first_frame_out() -> None:
+def test_a_turn_is_the_sum_of_the_bridges_share_each_way_and_the_backends() -> None:
     clock = Clock()
     latency = CallLatency(clock)
     latency.inbound(clock.now - 0.002)  # a caller frame handed on 2 ms after it arrived
     latency.inbound(clock.now - 0.001)
     latency.response_started(600.0)  # the model spoke 600 ms after the caller stopped
     clock.now += 0.01
-    latency.outbound(clock.now - 0.004, clock.now)  # its first audio went out 4 ms after it came
+    # Its first audio reached the idle output 6 ms after the backend handed it on, and went
+    # out 4 ms later: the turn's outbound share is all 10 ms, the output's own sample 4.
+    latency.outbound(clock.now - 0.004, clock.now)
     assert latency.turns == [
-        TurnLatency(turn_ms=610.0, backend_ms=600.0, inbound_ms=2.0, outbound_ms=4.0)
+        TurnLatency(turn_ms=612.0, backend_ms=600.0, inbound_ms=2.0, outbound_ms=10.0)
     ]
     inbound, outbound, turns = latency.drain()
     assert [round(s, 6) for s in inbound] == [0.002, 0.001]
     assert [round(s, 6) for s in outbound] == [0.004]
-    assert turns == [0.61]
+    assert turns == [0.612]
     assert latency.drain() == ([], [], [])  # each sample reaches the histograms once
 
 

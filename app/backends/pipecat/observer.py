@@ -20,7 +20,9 @@ from pipecat.frames.frames import (
     MetricsFrame,
     TranscriptionFrame,
     TTSTextFrame,
+    UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.metrics.metrics import TTFBMetricsData
@@ -52,6 +54,9 @@ class CallObserver(BaseObserver):
             self._agent_line(interrupted=False)
         elif isinstance(frame, InterruptionFrame):
             self._agent_line(interrupted=True)
+        elif isinstance(frame, UserStartedSpeakingFrame | VADUserStartedSpeakingFrame):
+            # Speech again before the agent answered: the turn ends where this speech ends.
+            self._user_stopped_at = None
         elif isinstance(frame, UserStoppedSpeakingFrame | VADUserStoppedSpeakingFrame):
             if self._user_stopped_at is None:
                 self._user_stopped_at = self._clock()

@@ -253,6 +253,9 @@ async def test_each_turn_is_broken_down_on_the_call_and_in_the_metrics(
         await stream.close()
         record = await wait_disconnected(live, "call-turns")
     [turn] = record["metrics"]["turn_breakdown"]
+    shares = turn["inbound_ms"] + turn["backend_ms"] + turn["outbound_ms"]
+    assert turn["turn_ms"] == pytest.approx(shares, abs=0.11)  # the breakdown adds up
+    assert record["metrics"]["turn_latency_ms_last"] == turn["turn_ms"]
     assert turn["turn_ms"] >= turn["backend_ms"] >= 0
     assert turn["turn_ms"] >= turn["outbound_ms"] >= 0
     assert turn["inbound_ms"] >= 0
