@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+from bench.acs_frames import Markers
+
 # The service's settings for the benchmark: the echo backend, no call limit in the way, an
 # unreachable ACS resource and a public origin (so that it does not start its embedded ACS
 # emulator), no ACS token check (the load generator cannot pass it), WARNING logs. Everything
@@ -82,6 +84,7 @@ class ServerSpec:
     fake_realtime: Literal["ga", "voice-live", "openai-http"] | None = None
     baseline: bool = False  # runs the `--baseline-rev` revision
     expect: Literal["echo", "audio", "listen"] = "echo"  # what the load generator gets back
+    markers: Markers = "bytes"  # "audio" where the service resamples or the audio is a model's
 
     def command(self, port: int) -> list[str]:
         """The command line, without pinning."""
@@ -95,7 +98,14 @@ SERVICE = ServerSpec("service", "app.cli", _SERVE, SERVICE_ENV, app=True)
 # The service of another git revision (bench.baseline sets `python` to its own venv's).
 BASELINE = ServerSpec("baseline", "app.cli", _SERVE, SERVICE_ENV, app=True, baseline=True)
 REALTIME = ServerSpec(
-    "realtime", "app.cli", _SERVE, REALTIME_ENV, app=True, fake_realtime="ga", expect="audio"
+    "realtime",
+    "app.cli",
+    _SERVE,
+    REALTIME_ENV,
+    app=True,
+    fake_realtime="ga",
+    expect="audio",
+    markers="audio",
 )
 # The Realtime path of the `--baseline-rev` revision, for before/after figures.
 REALTIME_BASELINE = dataclasses.replace(REALTIME, name="realtime-baseline", baseline=True)
@@ -107,6 +117,7 @@ VOICELIVE = ServerSpec(
     app=True,
     fake_realtime="voice-live",
     expect="audio",
+    markers="audio",
 )
 PIPECAT_ECHO = ServerSpec("pipecat-echo", "app.cli", _SERVE, PIPECAT_ECHO_ENV, app=True)
 # The caller's tone is no speech to Silero: the cascade listens (VAD on every frame), no turns.
@@ -125,12 +136,20 @@ FAKE_REALTIME = ServerSpec("fake-realtime", "bench.fake_realtime", _HOST_PORT)
 FAKE_OPENAI = ServerSpec("fake-openai", "bench.fake_openai", _HOST_PORT)
 
 
-def fake_realtime_for(spec: ServerSpec) -> ServerSpec:
-    """The bench.fake_realtime that `spec` needs, in its dialect."""
+def fake_realtime_for(spec: ServerSpec, marks: Path | None = None) -> ServerSpec:
+    """The fake that `spec` needs (bench.fake_realtime in its dialect, or bench.fake_openai);
+    with `marks`, the file it writes the markers it saw to."""
     if spec.fake_realtime == "openai-http":
         return FAKE_OPENAI
-    dialect = spec.fake_realtime or "ga"
-    return dataclasses.replace(FAKE_REALTIME, args=(*FAKE_REALTIME.args, "--dialect", dialect))
+    fake, args = FAKE_REALTIME, (*FAKE_REALTIME.args, "--dialect", spec.fake_realtime or "ga")
+    if marks is not None:
+        args = (*args, "--marks", str(marks))
+    return dataclasses.replace(fake, args=args)
+
+
+def writes_marks(spec: ServerSpec) -> bool:
+    """Whether `spec`'s fake times the markers (all but bench.fake_openai)."""
+    return spec.fake_realtime not in (None, "openai-http")
 
 
 def fake_realtime_env(spec: ServerSpec, port: int) -> dict[str, str]:

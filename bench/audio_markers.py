@@ -1,0 +1,178 @@
+"""Markers in the audio itself, for paths that resample (where byte markers do not survive).
+
+The caller's audio is a quiet 400 Hz tone (8 whole cycles per 20 ms frame, so it runs on
+without a seam) with a *group* of three short loud bumps every other frame, all through the
+call. A group says who and when in the gaps between its bumps, counted in ticks of 125 us
+(2 samples at 16 kHz, 3 at 24 kHz, so resampling keeps them whole):
+
+    bump 0 at tick 4 of an even frame    the group's time: its peak is timed, not decoded
+    bump 1, 8 + call code ticks later     call code = call index % 128
+    bump 2, 8 + number ticks later        number = (frame seq // 2) % 64
+
+The bumps are 0.375 ms raised-cosine pulses (their spectrum ends near 5 kHz, inside every
+resampler's passband), peaks located to a fraction of a sample by a parabola through the
+three top samples. `PulseDecoder` finds groups in a stream of chunks, however the chunks cut
+them, and times bump 0 from the chunk that held it: a chunk's last sample is taken to be
+"now" at the chunk's time (audio streams at real time), earlier samples as that much earlier.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Final
+
+import numpy as np
+
+TICK_HZ: Final = 8000
+GROUP_FRAMES: Final = 2  # a group starts every other frame
+CALL_CODES: Final = 128
+NUMBERS: Final = 64  # a group's number repeats after 64 groups (2.56 s)
+FIRST_TICK: Final = 4
+MIN_GAP_TICKS: Final = 8
+_SPAN_TICKS: Final = 2 * MIN_GAP_TICKS + (CALL_CODES - 1) + (NUMBERS - 1)
+_BUMP_S: Final = 0.000375
+_PEAK: Final = 20000
+_THRESHOLD: Final = 10000  # half a bump: far above the tone and any resampler ringing
+_TONE_HZ: Final = 400.0
+_TONE_AMPLITUDE: Final = 1000
+_MAX_CODE_ERROR: Final = 0.35  # ticks: a gap further from a whole tick is not a group
+
+
+def call_code(call_index: int) -> int:
+    """The code a call's groups carry (unique for up to 128 calls)."""
+    return call_index % CALL_CODES
+
+
+def first_bump_offset(sample_rate: int) -> int:
+    """The sample of an even frame at which its group's bump 0 peaks."""
+    return FIRST_TICK * sample_rate // TICK_HZ
+
+
+def marked_frames_b64(call_index: int, sample_rate: int, frame_samples: int) -> list[bytes]:
+    """One call's audio for frames 0..127 (frame `seq` sends item `seq % 128`), base64."""
+    per_tick = sample_rate // TICK_HZ
+    frames = GROUP_FRAMES * NUMBERS
+    t = np.arange(frames * frame_samples) / sample_rate
+    pcm = _TONE_AMPLITUDE * np.sin(2 * np.pi * _TONE_HZ * t)
+    bump = _bump(sample_rate)
+    half = len(bump) // 2
+    code = call_code(call_index)
+    for number in range(NUMBERS):
+        start = number * GROUP_FRAMES * frame_samples
+        first = FIRST_TICK
+        second = first + MIN_GAP_TICKS + code
+        third = second + MIN_GAP_TICKS + number
+        for tick in (first, second, third):
+            centre = start + tick * per_tick
+            pcm[centre - half : centre - half + len(bump)] += bump
+    samples = np.clip(np.round(pcm), -32768, 32767).astype("<i2")
+    return [
+        base64.b64encode(samples[i * frame_samples : (i + 1) * frame_samples].tobytes())
+        for i in range(frames)
+    ]
+
+
+def _bump(sample_rate: int) -> np.ndarray:
+    """A raised-cosine pulse of `_BUMP_S`, odd length, peaking at `_PEAK` in its middle."""
+    n = round(_BUMP_S * sample_rate) | 1
+    return np.asarray(_PEAK * np.sin(np.pi * np.arange(1, n + 1) / (n + 1)) ** 2)
+
+
+Mark = tuple[int, int, tuple[float, ...]]  # (call code, number, bump 0's time per clock)
+
+
+class PulseDecoder:
+    """Finds marker groups in one stream of PCM16 chunks at `sample_rate` (no I/O)."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.rate = sample_rate
+        self.garbled = 0  # groups whose gaps decoded to no valid code
+        self._per_tick = sample_rate / TICK_HZ
+        self._span = (_SPAN_TICKS + 1) * self._per_tick  # bump 0 to the last bump 2 can be
+        self._min_sep = MIN_GAP_TICKS * self._per_tick / 2
+        self._buf = np.zeros(0, dtype=np.int32)
+        self._buf_start = 0  # stream index of _buf[0]
+        self._end = 0  # stream samples fed so far
+        self._scanned = 1  # peaks are searched from here (a peak needs its left neighbour)
+        self._peaks: list[tuple[float, int, tuple[float, ...]]] = []  # (position, height, times)
+        self._prev_times: tuple[float, ...] = ()
+
+    def feed(self, pcm: bytes, times: tuple[float, ...]) -> list[Mark]:
+        """Add a chunk whose last sample was at `times` (one per clock); the groups completed."""
+        chunk = np.frombuffer(pcm, dtype="<i2")
+        if chunk.size == 0:
+            return []
+        start = self._end
+        self._end += chunk.size
+        if not self._peaks and int(chunk.max()) < _THRESHOLD and not self._tail_high():
+            self._keep_tail(chunk)
+            self._prev_times = times
+            return []
+        self._buf = np.concatenate((self._buf, chunk.astype(np.int32)))
+        self._find_peaks(start, times)
+        self._prev_times = times
+        marks = self._complete_groups()
+        cut = max(0, self._scanned - 1 - self._buf_start)
+        self._buf = self._buf[cut:]
+        self._buf_start += cut
+        return marks
+
+    def _tail_high(self) -> bool:
+        """Whether the last sample kept could still be a peak (it lacked a right neighbour)."""
+        return bool(self._buf.size) and int(self._buf[-1]) >= _THRESHOLD
+
+    def _keep_tail(self, chunk: np.ndarray) -> None:
+        # A quiet chunk: keep its last samples as the next peak's left neighbours.
+        self._buf = chunk[-2:].astype(np.int32)
+        self._buf_start = self._end - self._buf.size
+        self._scanned = max(self._scanned, self._end - 1)
+
+    def _find_peaks(self, chunk_start: int, times: tuple[float, ...]) -> None:
+        buf, base = self._buf, self._buf_start
+        lo, hi = self._scanned - base, self._end - 1 - base  # the last sample lacks a right side
+        if hi <= lo:
+            return
+        mid = buf[lo:hi]
+        local = (mid >= _THRESHOLD) & (mid >= buf[lo - 1 : hi - 1]) & (mid > buf[lo + 1 : hi + 1])
+        for i in np.flatnonzero(local) + lo:
+            left, top, right = int(buf[i - 1]), int(buf[i]), int(buf[i + 1])
+            curve = left - 2 * top + right
+            position = base + i + (0.5 * (left - right) / curve if curve else 0.0)
+            # Timed by the chunk that held it: the previous one for its last sample (found
+            # only once this chunk gave it a right neighbour).
+            held_by, last = (times, self._end - 1)
+            if base + i < chunk_start:
+                held_by, last = self._prev_times, chunk_start - 1
+            timed = tuple(t - (last - position) / self.rate for t in held_by)
+            if self._peaks and position - self._peaks[-1][0] < self._min_sep:
+                if top > self._peaks[-1][1]:
+                    self._peaks[-1] = (position, top, timed)
+                continue
+            self._peaks.append((position, top, timed))
+        self._scanned = self._end - 1
+
+    def _complete_groups(self) -> list[Mark]:
+        marks: list[Mark] = []
+        while self._peaks and self._peaks[0][0] + self._span < self._scanned:
+            first = self._peaks[0][0]
+            group = [p for p in self._peaks if p[0] <= first + self._span]
+            del self._peaks[: len(group)]
+            mark = self._decode(group)
+            if mark is None:
+                self.garbled += 1
+            else:
+                marks.append(mark)
+        return marks
+
+    def _decode(self, group: list[tuple[float, int, tuple[float, ...]]]) -> Mark | None:
+        if len(group) != 3:
+            return None
+        (p0, _, times), (p1, _, _), (p2, _, _) = group
+        code = (p1 - p0) / self._per_tick - MIN_GAP_TICKS
+        number = (p2 - p1) / self._per_tick - MIN_GAP_TICKS
+        c, n = round(code), round(number)
+        if abs(code - c) > _MAX_CODE_ERROR or abs(number - n) > _MAX_CODE_ERROR:
+            return None
+        if not (0 <= c < CALL_CODES and 0 <= n < NUMBERS):
+            return None
+        return c, n, times
