@@ -90,7 +90,7 @@ class PulseDecoder:
         self._per_tick = sample_rate / TICK_HZ
         self._span = (_SPAN_TICKS + 1) * self._per_tick  # bump 0 to the last bump 2 can be
         self._min_sep = MIN_GAP_TICKS * self._per_tick / 2
-        self._buf = np.zeros(0, dtype=np.int32)
+        self._buf = np.zeros(0, dtype="<i2")
         self._buf_start = 0  # stream index of _buf[0]
         self._end = 0  # stream samples fed so far
         self._scanned = 1  # peaks are searched from here (a peak needs its left neighbour)
@@ -108,7 +108,7 @@ class PulseDecoder:
             self._keep_tail(chunk)
             self._prev_times = times
             return []
-        self._buf = np.concatenate((self._buf, chunk.astype(np.int32)))
+        self._buf = np.concatenate((self._buf, chunk))
         self._find_peaks(start, times)
         self._prev_times = times
         marks = self._complete_groups()
@@ -123,7 +123,7 @@ class PulseDecoder:
 
     def _keep_tail(self, chunk: np.ndarray) -> None:
         # A quiet chunk: keep its last samples as the next peak's left neighbours.
-        self._buf = chunk[-2:].astype(np.int32)
+        self._buf = chunk[-2:]
         self._buf_start = self._end - self._buf.size
         self._scanned = max(self._scanned, self._end - 1)
 
@@ -132,24 +132,34 @@ class PulseDecoder:
         lo, hi = self._scanned - base, self._end - 1 - base  # the last sample lacks a right side
         if hi <= lo:
             return
-        mid = buf[lo:hi]
-        local = (mid >= _THRESHOLD) & (mid >= buf[lo - 1 : hi - 1]) & (mid > buf[lo + 1 : hi + 1])
-        for i in np.flatnonzero(local) + lo:
-            left, top, right = int(buf[i - 1]), int(buf[i]), int(buf[i + 1])
-            curve = left - 2 * top + right
-            position = base + i + (0.5 * (left - right) / curve if curve else 0.0)
-            # Timed by the chunk that held it: the previous one for its last sample (found
-            # only once this chunk gave it a right neighbour).
-            held_by, last = (times, self._end - 1)
-            if base + i < chunk_start:
-                held_by, last = self._prev_times, chunk_start - 1
-            timed = tuple(t - (last - position) / self.rate for t in held_by)
-            if self._peaks and position - self._peaks[-1][0] < self._min_sep:
-                if top > self._peaks[-1][1]:
-                    self._peaks[-1] = (position, top, timed)
-                continue
-            self._peaks.append((position, top, timed))
+        above = np.flatnonzero(buf[lo:hi] >= _THRESHOLD)
+        if above.size:
+            # Few samples pass the threshold (a handful per bump): check those in Python.
+            first = lo + int(above[0]) - 1
+            values = buf[first : lo + int(above[-1]) + 2].tolist()
+            for j in above.tolist():
+                left, top, right = values[lo + j - 1 - first : lo + j + 2 - first]
+                if top < left or top <= right:
+                    continue
+                curve = left - 2 * top + right
+                position = base + lo + j + (0.5 * (left - right) / curve if curve else 0.0)
+                self._add_peak(position, top, chunk_start, times)
         self._scanned = self._end - 1
+
+    def _add_peak(
+        self, position: float, top: int, chunk_start: int, times: tuple[float, ...]
+    ) -> None:
+        # Timed by the chunk that held it: the previous one for its last sample (found only
+        # once this chunk gave it a right neighbour).
+        held_by, last = times, self._end - 1
+        if position < chunk_start - 0.5:
+            held_by, last = self._prev_times, chunk_start - 1
+        timed = tuple(t - (last - position) / self.rate for t in held_by)
+        if self._peaks and position - self._peaks[-1][0] < self._min_sep:
+            if top > self._peaks[-1][1]:
+                self._peaks[-1] = (position, top, timed)
+            return
+        self._peaks.append((position, top, timed))
 
     def _complete_groups(self) -> list[Mark]:
         marks: list[Mark] = []

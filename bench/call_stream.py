@@ -45,8 +45,8 @@ class WorkerResult:
     latencies_ms: bytes = b""
     lateness_ms: bytes = b""
     first_audio_ms: bytes = b""  # per call: first frame sent -> first AudioData back
-    # Marker times for bench.marker_latency, rows of 'd': sends (call, number, time) over the
-    # measured window, receipts (receiving call, code, key, time).
+    # Marker times for bench.marker_latency, rows of 'd': sends (call, number, time, counted),
+    # receipts (receiving call, code, key, time).
     mark_sends: bytes = b""
     mark_receipts: bytes = b""
     marks_garbled: int = 0
@@ -183,25 +183,26 @@ class CallStream:
             result.closed_early.append(self.closed_early)
 
     def _marks(self) -> tuple[array[float], array[float]]:
-        """Marker rows: sends in the window (call, number, time), receipts (call, code, key,
-        time). Byte markers: every frame, numbered by seq. Audio markers: one group per two
-        frames, numbered seq // 2, timed at its bump 0 (that much before the frame left)."""
+        """Marker rows: sends (call, number, time, 1 if in the window else 0), receipts (call,
+        code, key, time). Byte markers: every frame, numbered by seq. Audio markers: one group
+        per two frames, numbered seq // 2, timed at its bump 0 (that much before the frame
+        left). Sends outside the window are there to resolve what is seen, not counted."""
         sends, receipts = array("d"), array("d")
         index, sent_at = self.index, self.sent_at
+        window = range(self.first_counted, self.window_end)
         if self.decoder is None:
-            for seq in range(self.first_counted, self.window_end):
+            for seq in range(self.total):
                 if sent_at[seq] > 0:
-                    sends.extend((index, seq, sent_at[seq]))
+                    sends.extend((index, seq, sent_at[seq], seq in window))
             for seq in range(self.total):
                 if self.echoed[seq]:
                     receipts.extend((index, index, seq, self.echoed_at[seq]))
             return sends, receipts
         rate = self.frames.sample_rate
         lead = (frame_bytes(rate) // 2 - 1 - first_bump_offset(rate)) / rate
-        first = self.first_counted + self.first_counted % GROUP_FRAMES
-        for seq in range(first, self.window_end, GROUP_FRAMES):
+        for seq in range(0, self.total, GROUP_FRAMES):
             if sent_at[seq] > 0:
-                sends.extend((index, seq // GROUP_FRAMES, sent_at[seq] - lead))
+                sends.extend((index, seq // GROUP_FRAMES, sent_at[seq] - lead, seq in window))
         heard = self.receipts
         for i in range(0, len(heard), 3):
             receipts.extend((index, heard[i], heard[i + 1], heard[i + 2]))

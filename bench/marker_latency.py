@@ -53,15 +53,16 @@ def marker_latency(
     None when audio markers cannot tell the calls apart (more than 128 calls)."""
     if audio and calls > CALL_CODES:
         return None
-    sent = _Sent(sends.reshape(-1, 3), audio)
+    sent = _Sent(sends.reshape(-1, 4), audio)
     back_of: dict[tuple[int, int], float] = {}
     inbound: list[float] = []
     for code, key, t_in, t_out in fake.reshape(-1, 4) if fake is not None else ():
         found = sent.resolve(int(code), int(key), t_in)
         if found is not None:
             number, t_sent = found
-            inbound.append(t_in - t_sent)
             back_of[int(code), number] = t_out
+            if sent.counted(int(code), number):
+                inbound.append(t_in - t_sent)
     outbound: list[float] = []
     round_trip: list[float] = []
     misrouted = 0
@@ -70,7 +71,7 @@ def marker_latency(
             misrouted += 1
             continue
         found = sent.resolve(int(code), int(key), t_back)
-        if found is None:
+        if found is None or not sent.counted(int(code), found[0]):
             continue
         number, t_sent = found
         round_trip.append(t_back - t_sent)
@@ -121,21 +122,28 @@ def fake_marks_reader(pid: int, path: Path) -> Callable[[], np.ndarray | None]:
 
 
 class _Sent:
-    """The markers sent in the measured window, looked up by code and (residue of) number."""
+    """The markers sent, looked up by code and (residue of) number; those of the measured
+    window are counted, the others only keep a late one from being taken for a counted one."""
 
     def __init__(self, rows: np.ndarray, audio: bool) -> None:
         self._audio = audio
-        self.count = len(rows)
+        self._counted = {
+            (self.code(int(call)), int(number)) for call, number, _, counted in rows if counted
+        }
+        self.count = len(self._counted)
         # (code, residue) -> send times and numbers, in send order
         self._times: defaultdict[tuple[int, int], list[float]] = defaultdict(list)
         self._numbers: defaultdict[tuple[int, int], list[int]] = defaultdict(list)
-        for call, number, at in sorted(rows.tolist(), key=lambda row: row[2]):
+        for call, number, at, _ in sorted(rows.tolist(), key=lambda row: row[2]):
             key = (self.code(int(call)), self._residue(int(number)))
             self._times[key].append(at)
             self._numbers[key].append(int(number))
 
     def code(self, call: int) -> int:
         return call_code(call) if self._audio else call
+
+    def counted(self, code: int, number: int) -> bool:
+        return (code, number) in self._counted
 
     def _residue(self, number: int) -> int:
         return number % NUMBERS if self._audio else number

@@ -69,7 +69,7 @@ def test_a_group_missing_a_bump_is_counted_as_garbled() -> None:
 def test_markers_join_into_latency_per_direction() -> None:
     # Call 3 sent groups 0..69 every 40 ms; the fake saw each 5 ms later and sent it back 1 ms
     # after that; the caller heard it 7 ms later: numbers arrive modulo 64.
-    sends = np.array([(3, n, 10.0 + 0.04 * n) for n in range(70)], dtype=float)
+    sends = np.array([(3, n, 10.0 + 0.04 * n, 1.0) for n in range(70)], dtype=float)
     fake = np.array([(3, n % NUMBERS, 10.005 + 0.04 * n, 10.006 + 0.04 * n) for n in range(70)])
     receipts = np.array([(3, 3, n % NUMBERS, 10.013 + 0.04 * n) for n in range(70)])
     result = marker_latency(sends, receipts, fake, audio=True, calls=4)
@@ -79,8 +79,19 @@ def test_markers_join_into_latency_per_direction() -> None:
         assert np.allclose(result.samples_ms[direction], expected)
 
 
+def test_a_group_sent_after_the_window_is_not_taken_for_one_in_it() -> None:
+    # Group 64 (after the window) has the residue of group 0: seen, it must not count as a
+    # 2.56 s latency of group 0.
+    sends = np.array([(1, n, 0.04 * n, float(n < 64)) for n in range(65)], dtype=float)
+    fake = np.array([(1, 0, 0.001, 0.002), (1, 0, 2.561, 2.562)])
+    result = marker_latency(sends, np.zeros((0, 4)), fake, audio=True, calls=2)
+    assert result is not None
+    assert result.counts["sent"] == 64
+    assert np.allclose(result.samples_ms["in"], [1.0])
+
+
 def test_audio_of_another_call_is_misrouted() -> None:
-    sends = np.array([(0, 0, 1.0), (1, 0, 1.0)], dtype=float)
+    sends = np.array([(0, 0, 1.0, 1.0), (1, 0, 1.0, 1.0)], dtype=float)
     receipts = np.array([(0, 1, 0, 1.01)])  # call 0 heard call 1's group
     result = marker_latency(sends, receipts, None, audio=True, calls=2)
     assert result is not None
