@@ -119,6 +119,9 @@ def _run(
                 ("realtime", "floor"),
                 ("realtime", "realtime-baseline"),
                 ("voicelive", "realtime"),
+                ("voicelive", "service"),
+                ("websocket", "service"),
+                ("pipecat-echo", "service"),
             )
             if _ratio(medians, a, b) is not None
         }
