@@ -270,7 +270,8 @@ def _document(args: argparse.Namespace, runs: list[Run], summary: dict[str, Any]
         "args": {k: _jsonable(v) for k, v in vars(args).items()},
         "machine": _machine(),
         "summary": summary,
-        "runs": [{"server": r.server, **r.report.to_dict()} for r in runs],
+        # "name": the report's own "server" (its /proc usage) would overwrite it.
+        "runs": [{"name": r.server, **r.report.to_dict()} for r in runs],
     }
 
 
