@@ -7,7 +7,7 @@ call. A group says who and when in the gaps between its bumps, counted in ticks 
 
     bump 0 at tick 4 of an even frame    the group's time: its peak is timed, not decoded
     bump 1, 8 + call code ticks later     call code = call index % 128
-    bump 2, 8 + number ticks later        number = (frame seq // 2) % 64
+    bump 2, 8 + number ticks later        number = (frame seq // 2) % 128
 
 The bumps are 0.375 ms raised-cosine pulses (their spectrum ends near 5 kHz, inside every
 resampler's passband), peaks located to a fraction of a sample by a parabola through the
@@ -26,7 +26,7 @@ import numpy as np
 TICK_HZ: Final = 8000
 GROUP_FRAMES: Final = 2  # a group starts every other frame
 CALL_CODES: Final = 128
-NUMBERS: Final = 64  # a group's number repeats after 64 groups (2.56 s)
+NUMBERS: Final = 128  # a group's number repeats after 128 groups (5.12 s)
 FIRST_TICK: Final = 4
 MIN_GAP_TICKS: Final = 8
 _SPAN_TICKS: Final = 2 * MIN_GAP_TICKS + (CALL_CODES - 1) + (NUMBERS - 1)
@@ -49,7 +49,7 @@ def first_bump_offset(sample_rate: int) -> int:
 
 
 def marked_frames_b64(call_index: int, sample_rate: int, frame_samples: int) -> list[bytes]:
-    """One call's audio for frames 0..127 (frame `seq` sends item `seq % 128`), base64."""
+    """One call's audio for frames 0..255 (frame `seq` sends item `seq % 256`), base64."""
     per_tick = sample_rate // TICK_HZ
     frames = GROUP_FRAMES * NUMBERS
     t = np.arange(frames * frame_samples) / sample_rate

@@ -12,7 +12,9 @@ generator again when it comes back. All are `time.monotonic()` on one machine
 Each includes its loopback transit and the receiving process's wake-up, and neither fake's own
 handling (it is between its two times). A marker is keyed by (call code, number): byte markers
 carry the call's index and the frame's seq; audio markers a code (the index % 128) and a
-number modulo 64, which is resolved to the latest group of that code and residue sent by then.
+number modulo 128, resolved to the latest group of that code and residue sent by then: a
+latency beyond 5.12 s aliases (a marker then resolves to one already seen, and is counted as
+`aliased` instead).
 """
 
 from __future__ import annotations
@@ -56,16 +58,21 @@ def marker_latency(
     sent = _Sent(sends.reshape(-1, 4), audio)
     back_of: dict[tuple[int, int], float] = {}
     inbound: list[float] = []
+    aliased = 0  # seen twice as the same marker: a latency beyond the numbers' period
     for code, key, t_in, t_out in fake.reshape(-1, 4) if fake is not None else ():
         found = sent.resolve(int(code), int(key), t_in)
         if found is not None:
             number, t_sent = found
+            if (int(code), number) in back_of:
+                aliased += 1
+                continue
             back_of[int(code), number] = t_out
             if sent.counted(int(code), number):
                 inbound.append(t_in - t_sent)
     outbound: list[float] = []
     round_trip: list[float] = []
     misrouted = 0
+    heard: set[tuple[int, int]] = set()
     for call, code, key, t_back in receipts.reshape(-1, 4):
         if int(code) != sent.code(int(call)):
             misrouted += 1
@@ -74,6 +81,10 @@ def marker_latency(
         if found is None or not sent.counted(int(code), found[0]):
             continue
         number, t_sent = found
+        if (int(code), number) in heard:
+            aliased += 1
+            continue
+        heard.add((int(code), number))
         round_trip.append(t_back - t_sent)
         if (t_out := back_of.get((int(code), number))) is not None:
             outbound.append(t_back - t_out)
@@ -87,6 +98,7 @@ def marker_latency(
         "seen_by_fake": len(inbound),
         "back": len(round_trip),
         "misrouted": misrouted,
+        "aliased": aliased,
     }
     return MarkerLatency({k: v for k, v in samples.items() if v.size}, counts)
 

@@ -31,7 +31,7 @@ def test_every_group_is_decoded_through_resampling_both_ways_in_odd_chunks() -> 
     heard: list[tuple[int, int]] = []
     back: list[tuple[int, int]] = []
     pending = b""
-    for seq, frame in enumerate(_call_audio(CALL_CODES - 1, 3 * NUMBERS)):
+    for seq, frame in enumerate(_call_audio(CALL_CODES - 1, 2 * NUMBERS + 30)):
         pending += up.resample_chunk(frame).tobytes()
         while len(pending) >= 1234:  # chunks that cut groups anywhere
             chunk, pending = pending[:1234], pending[1234:]
@@ -67,26 +67,35 @@ def test_a_group_missing_a_bump_is_counted_as_garbled() -> None:
 
 
 def test_markers_join_into_latency_per_direction() -> None:
-    # Call 3 sent groups 0..69 every 40 ms; the fake saw each 5 ms later and sent it back 1 ms
-    # after that; the caller heard it 7 ms later: numbers arrive modulo 64.
-    sends = np.array([(3, n, 10.0 + 0.04 * n, 1.0) for n in range(70)], dtype=float)
-    fake = np.array([(3, n % NUMBERS, 10.005 + 0.04 * n, 10.006 + 0.04 * n) for n in range(70)])
-    receipts = np.array([(3, 3, n % NUMBERS, 10.013 + 0.04 * n) for n in range(70)])
+    # Call 3 sent groups every 40 ms; the fake saw each 5 ms later and sent it back 1 ms after
+    # that; the caller heard it 7 ms later: numbers arrive modulo NUMBERS.
+    count = NUMBERS + 6
+    sends = np.array([(3, n, 10.0 + 0.04 * n, 1.0) for n in range(count)], dtype=float)
+    fake = np.array([(3, n % NUMBERS, 10.005 + 0.04 * n, 10.006 + 0.04 * n) for n in range(count)])
+    receipts = np.array([(3, 3, n % NUMBERS, 10.013 + 0.04 * n) for n in range(count)])
     result = marker_latency(sends, receipts, fake, audio=True, calls=4)
     assert result is not None
-    assert result.counts == {"sent": 70, "seen_by_fake": 70, "back": 70, "misrouted": 0}
+    assert result.counts == {
+        "sent": count,
+        "seen_by_fake": count,
+        "back": count,
+        "misrouted": 0,
+        "aliased": 0,
+    }
     for direction, expected in (("in", 5.0), ("out", 7.0), ("round", 13.0)):
         assert np.allclose(result.samples_ms[direction], expected)
 
 
 def test_a_group_sent_after_the_window_is_not_taken_for_one_in_it() -> None:
-    # Group 64 (after the window) has the residue of group 0: seen, it must not count as a
-    # 2.56 s latency of group 0.
-    sends = np.array([(1, n, 0.04 * n, float(n < 64)) for n in range(65)], dtype=float)
-    fake = np.array([(1, 0, 0.001, 0.002), (1, 0, 2.561, 2.562)])
+    # Group NUMBERS (after the window) has the residue of group 0: seen, it must not count as
+    # a 5.12 s latency of group 0.
+    sends = np.array(
+        [(1, n, 0.04 * n, float(n < NUMBERS)) for n in range(NUMBERS + 1)], dtype=float
+    )
+    fake = np.array([(1, 0, 0.001, 0.002), (1, 0, 0.04 * NUMBERS + 0.001, 0.0)])
     result = marker_latency(sends, np.zeros((0, 4)), fake, audio=True, calls=2)
     assert result is not None
-    assert result.counts["sent"] == 64
+    assert result.counts["sent"] == NUMBERS
     assert np.allclose(result.samples_ms["in"], [1.0])
 
 
