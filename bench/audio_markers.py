@@ -1,13 +1,14 @@
 """Markers in the audio itself, for paths that resample (where byte markers do not survive).
 
 The caller's audio is a quiet 400 Hz tone (8 whole cycles per 20 ms frame, so it runs on
-without a seam) with a *group* of three short loud bumps every other frame, all through the
+without a seam) with a *group* of four short loud bumps every other frame, all through the
 call. A group says who and when in the gaps between its bumps, counted in ticks of 125 us
 (2 samples at 16 kHz, 3 at 24 kHz, so resampling keeps them whole):
 
     bump 0 at tick 4 of an even frame    the group's time: its peak is timed, not decoded
-    bump 1, 8 + call code ticks later     call code = call index % 128
+    bump 1, 8 + code ticks later          code = call index % 128
     bump 2, 8 + number ticks later        number = (frame seq // 2) % 128
+    bump 3, 8 + check ticks later         check = (code + number) % 16
 
 The bumps are 0.375 ms raised-cosine pulses (their spectrum ends near 5 kHz, inside every
 resampler's passband), peaks located to a fraction of a sample by a parabola through the
@@ -19,6 +20,7 @@ them, and times bump 0 from the chunk that held it: a chunk's last sample is tak
 from __future__ import annotations
 
 import base64
+import itertools
 from typing import Final
 
 import numpy as np
@@ -29,7 +31,8 @@ CALL_CODES: Final = 128
 NUMBERS: Final = 128  # a group's number repeats after 128 groups (5.12 s)
 FIRST_TICK: Final = 4
 MIN_GAP_TICKS: Final = 8
-_SPAN_TICKS: Final = 2 * MIN_GAP_TICKS + (CALL_CODES - 1) + (NUMBERS - 1)
+CHECKS: Final = 16  # the check gap: (code + number) % 16
+_SPAN_TICKS: Final = 3 * MIN_GAP_TICKS + (CALL_CODES - 1) + (NUMBERS - 1) + (CHECKS - 1)
 _BUMP_S: Final = 0.000375
 _PEAK: Final = 20000
 _THRESHOLD: Final = 10000  # half a bump: far above the tone and any resampler ringing
@@ -62,7 +65,8 @@ def marked_frames_b64(call_index: int, sample_rate: int, frame_samples: int) -> 
         first = FIRST_TICK
         second = first + MIN_GAP_TICKS + code
         third = second + MIN_GAP_TICKS + number
-        for tick in (first, second, third):
+        check = third + MIN_GAP_TICKS + (code + number) % CHECKS
+        for tick in (first, second, third, check):
             centre = start + tick * per_tick
             pcm[centre - half : centre - half + len(bump)] += bump
     samples = np.clip(np.round(pcm), -32768, 32767).astype("<i2")
@@ -88,7 +92,7 @@ class PulseDecoder:
         self.rate = sample_rate
         self.garbled = 0  # groups whose gaps decoded to no valid code
         self._per_tick = sample_rate / TICK_HZ
-        self._span = (_SPAN_TICKS + 1) * self._per_tick  # bump 0 to the last bump 2 can be
+        self._span = (_SPAN_TICKS + 1) * self._per_tick  # bump 0 to the last bump 3 can be
         self._min_sep = MIN_GAP_TICKS * self._per_tick / 2
         self._buf = np.zeros(0, dtype="<i2")
         self._buf_start = 0  # stream index of _buf[0]
@@ -175,14 +179,18 @@ class PulseDecoder:
         return marks
 
     def _decode(self, group: list[tuple[float, int, tuple[float, ...]]]) -> Mark | None:
-        if len(group) != 3:
+        if len(group) != 4:
             return None
-        (p0, _, times), (p1, _, _), (p2, _, _) = group
-        code = (p1 - p0) / self._per_tick - MIN_GAP_TICKS
-        number = (p2 - p1) / self._per_tick - MIN_GAP_TICKS
-        c, n = round(code), round(number)
-        if abs(code - c) > _MAX_CODE_ERROR or abs(number - n) > _MAX_CODE_ERROR:
-            return None
-        if not (0 <= c < CALL_CODES and 0 <= n < NUMBERS):
+        times = group[0][2]
+        gaps = []
+        for (earlier, _, _), (later, _, _) in itertools.pairwise(group):
+            gap = (later - earlier) / self._per_tick - MIN_GAP_TICKS
+            if abs(gap - round(gap)) > _MAX_CODE_ERROR:
+                return None
+            gaps.append(round(gap))
+        c, n, check = gaps
+        # A group cut by inserted or lost audio reads as some other group now and then: the
+        # check gap catches all but about one in 16 of those.
+        if not (0 <= c < CALL_CODES and 0 <= n < NUMBERS and check == (c + n) % CHECKS):
             return None
         return c, n, times

@@ -59,10 +59,22 @@ def test_bump_zero_is_timed_by_the_chunk_that_held_it() -> None:
 def test_a_group_missing_a_bump_is_counted_as_garbled() -> None:
     frames = _call_audio(9, 6)
     frames[2] = frames[2].copy()
-    frames[2][:16] = 0  # group 1 lost its bump 0: two bumps left
+    frames[2][:16] = 0  # group 1 lost its bump 0: three bumps left
     decoder = PulseDecoder(16000)
     marks = [m for seq, f in enumerate(frames) for m in decoder.feed(f.tobytes(), (seq * 0.02,))]
     assert [number for _, number, _ in marks] == [0, 2]
+    assert decoder.garbled == 1
+
+
+def test_a_group_stretched_by_inserted_audio_is_not_read_as_another() -> None:
+    frames = _call_audio(9, 6)
+    pcm = np.concatenate(frames)
+    # 5 ticks of silence inserted between bumps 0 and 1 of group 1: code 9 would read as 14.
+    start = 2 * 320 + 8 + 8
+    stretched = np.concatenate((pcm[:start], np.zeros(10, dtype="<i2"), pcm[start:]))
+    decoder = PulseDecoder(16000)
+    marks = decoder.feed(stretched.tobytes(), (1.0,))
+    assert [(code, number) for code, number, _ in marks] == [(9, 0), (9, 2)]
     assert decoder.garbled == 1
 
 
