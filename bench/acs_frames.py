@@ -1,10 +1,11 @@
 """ACS media messages as the load generator sends and reads them, without any I/O.
 
-Each outbound AudioData frame carries a 12-byte marker at the start of its PCM: the magic
-`ACSB`, the call index and the frame's sequence number. The marker is a multiple of 3 bytes,
-so its base64 is a fixed-size prefix of the frame's base64 and the rest of the frame is
-encoded once per run. An echoed frame is matched back to its call and sequence number by
-decoding only those 16 characters.
+With byte markers (the default), each outbound AudioData frame carries a 12-byte marker at
+the start of its PCM: the magic `ACSB`, the call index and the frame's sequence number. The
+marker is a multiple of 3 bytes, so its base64 is a fixed-size prefix of the frame's base64
+and the rest of the frame is encoded once per run. An echoed frame is matched back to its call
+and sequence number by decoding only those 16 characters. With audio markers the frames carry
+instead a call's marked audio (`bench.audio_markers`), which survives resampling.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ import struct
 import time
 from array import array
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
+
+from bench.audio_markers import marked_frames_b64
 
 MAGIC: Final = b"ACSB"
 MARKER = struct.Struct("<4sII")
 MARKER_B64_LEN: Final = 16  # base64 of MARKER.size (12) bytes
 FRAME_MS: Final = 20
+# "bytes": a marker at the start of each frame's PCM (echo paths: the bytes come back as sent);
+# "audio": markers in the audio itself (bench.audio_markers: paths that resample).
+Markers = Literal["bytes", "audio"]
+_UNMARKED_TAIL: Final = b'","silent":false}}'
 
 # Audio data in an echoed message, PascalCase (Microsoft's samples) or camelCase, any spacing.
 _DATA_FIELD = re.compile(rb'"[Dd]ata"\s*:\s*"')
@@ -58,11 +65,18 @@ class EchoedFrame:
 class CallFrames:
     """Builds one call's ACS messages; payloads are pre-encoded so a send costs a few concats."""
 
-    def __init__(self, call_index: int, sample_rate: int, participant_raw_id: str) -> None:
+    def __init__(
+        self,
+        call_index: int,
+        sample_rate: int,
+        participant_raw_id: str,
+        markers: Markers = "bytes",
+    ) -> None:
         if frame_bytes(sample_rate) <= MARKER.size:
             raise ValueError(f"sample rate {sample_rate} leaves no room for the marker")
         self.call_index = call_index
         self.sample_rate = sample_rate
+        self.markers = markers
         body = tone_pcm(sample_rate, frame_bytes(sample_rate) - MARKER.size)
         self.body_b64 = base64.b64encode(body)
         self._head = (
@@ -71,6 +85,12 @@ class CallFrames:
             + b',"timestamp":"'
         )
         self._tail = self.body_b64 + b'","silent":false}}'
+        # Audio markers: the whole frame is audio (bench.audio_markers), pre-encoded per frame.
+        self._marked_b64: list[bytes] = []
+        if markers == "audio":
+            self._marked_b64 = marked_frames_b64(
+                call_index, sample_rate, frame_bytes(sample_rate) // 2
+            )
         self._clock = _IsoClock()
 
     def audio_metadata(self, subscription_id: str) -> bytes:
@@ -90,6 +110,11 @@ class CallFrames:
 
     def audio_data(self, seq: int, wall_time: float) -> bytes:
         """The AudioData message for frame `seq`, timestamped `wall_time` (epoch seconds)."""
+        if self._marked_b64:
+            body = self._marked_b64[seq % len(self._marked_b64)]
+            return b"".join(
+                (self._head, self._clock.iso(wall_time), b'","data":"', body, _UNMARKED_TAIL)
+            )
         marker = base64.b64encode(MARKER.pack(MAGIC, self.call_index, seq))
         return b"".join((self._head, self._clock.iso(wall_time), b'","data":"', marker, self._tail))
 
@@ -112,6 +137,18 @@ def parse_echo(message: bytes, body_b64: bytes) -> EchoedFrame | None:
     body_end = body_start + len(body_b64)
     intact = message[body_start:body_end] == body_b64 and message[body_end : body_end + 1] == b'"'
     return EchoedFrame(call_index, seq, intact)
+
+
+def audio_payload(message: bytes) -> bytes | None:
+    """The PCM of an AudioData message; None when it carries none."""
+    found = _DATA_FIELD.search(message)
+    if found is None:
+        return None
+    end = message.find(b'"', found.end())
+    try:
+        return base64.b64decode(message[found.end() : end])
+    except ValueError:
+        return None
 
 
 def is_audio_data(message: bytes) -> bool:

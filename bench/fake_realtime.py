@@ -1,20 +1,23 @@
 """A fake OpenAI Realtime service (GA protocol) that talks back as much as it hears.
 
-    uv run python -m bench.fake_realtime --port 8766
+    uv run python -m bench.fake_realtime --port 8766 --marks /tmp/marks.npy
 
 For the `realtime` server of `bench.run`: the service under test runs with
 `MEDIA_BACKEND=openai` and `OPENAI_BASE_URL=http://127.0.0.1:<port>/v1`. Every connection gets
 `session.created`; `session.update` is answered with `session.updated`; and each
-`input_audio_buffer.append` of N ms of 24 kHz caller audio is answered at once with N ms of
-24 kHz PCM (a tone) as one `response.output_audio.delta` of a single long response. Caller
-audio arrives at real time, so the model "speaks" at real time, continuously, as much as it
-hears: the service's outbound path runs at 50 frames/s per call. No VAD events are sent, so
-there is no barge-in. `response.create` and `response.cancel` are acknowledged; anything
-else is ignored.
+`input_audio_buffer.append` of N ms of 24 kHz caller audio is answered at once with that same
+audio as one `response.output_audio.delta` of a single long response (the model says back
+what it heard). Caller audio arrives at real time, so the model "speaks" at real time,
+continuously: the service's outbound path runs at 50 frames/s per call. No VAD events are
+sent, so there is no barge-in. `response.create` and `response.cancel` are acknowledged;
+anything else is ignored.
 
-Per message the fake does no JSON parsing and no base64 work for appends the way the service
-sends them (`{"type":"input_audio_buffer.append","audio":"..."}`): the reply is pre-encoded
-per append size. On SIGTERM it prints how many appends and deltas it handled.
+The appended audio is decoded for the load generator's audio markers (bench.audio_markers):
+each group's time of arrival and of its return, kept per marker and written (a numpy array
+of rows: call code, number, received, sent back) to `--marks` on SIGUSR1 and at exit. Appends
+the way the service sends them (`{"type":"input_audio_buffer.append","audio":"..."}`) are
+sliced, not parsed, and their base64 goes back as it came. On SIGTERM it prints how many
+appends and deltas it handled.
 
 With `--dialect voice-live` it plays Azure Voice Live for `MEDIA_BACKEND=voice-live`
 (`AZURE_VOICELIVE_ENDPOINT=http://127.0.0.1:<port>`): the preview name
@@ -27,17 +30,23 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import signal
 import sys
+import time
+from array import array
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Literal
 
-import numpy as np
 import uvloop
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+from bench.audio_markers import PulseDecoder
+from bench.marker_latency import write_marks
 
 MODEL_RATE: Final = 24000
 _APPEND_HEAD: Final = '{"type":"input_audio_buffer.append","audio":"'
@@ -61,18 +70,10 @@ class FakeStats:
     audio_bytes_in: int = 0
 
 
-def model_tone(nbytes: int, freq: float = 300.0, rate: int = MODEL_RATE) -> bytes:
-    """`nbytes` of a sine tone as PCM16LE at `rate`: what the fake model says."""
-    t = np.arange(nbytes // 2) / rate
-    return (np.sin(2 * np.pi * freq * t) * 0.3 * 32767).astype("<i2").tobytes()
-
-
-def appended_bytes(message: str) -> int | None:
-    """PCM bytes in an `input_audio_buffer.append` message; None for any other message."""
+def appended_audio(message: str) -> str | None:
+    """The base64 audio of an `input_audio_buffer.append` message; None for any other."""
     if message.startswith(_APPEND_HEAD) and message.endswith(_APPEND_TAIL):
-        b64_len = len(message) - len(_APPEND_HEAD) - len(_APPEND_TAIL)
-        padding = message.count("=", len(message) - len(_APPEND_TAIL) - 2)
-        return b64_len // 4 * 3 - padding
+        return message[len(_APPEND_HEAD) : -len(_APPEND_TAIL)]
     if "input_audio_buffer.append" not in message:
         return None
     try:  # another client's spelling (spaces, key order): parse it
@@ -81,21 +82,8 @@ def appended_bytes(message: str) -> int | None:
         return None
     if not isinstance(event, dict) or event.get("type") != "input_audio_buffer.append":
         return None
-    return len(base64.b64decode(event.get("audio", "")))
-
-
-class _Replies:
-    """Pre-encoded audio delta bodies, one per append size and rate."""
-
-    def __init__(self) -> None:
-        self._b64: dict[tuple[int, int], str] = {}
-
-    def delta(self, head: str, seq: int, nbytes: int, rate: int = MODEL_RATE) -> str:
-        b64 = self._b64.get((nbytes, rate))
-        if b64 is None:
-            tone = model_tone(nbytes, rate=rate)
-            b64 = self._b64[nbytes, rate] = base64.b64encode(tone).decode()
-        return f'{{"event_id":"ev_{seq}",{head}"delta":"{b64}"}}'
+    audio = event.get("audio", "")
+    return audio if isinstance(audio, str) else None
 
 
 Dialect = Literal["ga", "voice-live"]
@@ -108,7 +96,7 @@ class FakeRealtime:
     def __init__(self, dialect: Dialect = "ga") -> None:
         self.stats = FakeStats()
         self.dialect = dialect
-        self._replies = _Replies()
+        self.marks = array("d")  # (call code, number, received, sent back) per marker group
 
     async def handle(self, ws: ServerConnection) -> None:
         """One Realtime session: answer every append with as much audio, until it closes."""
@@ -126,22 +114,31 @@ class FakeRealtime:
         speaking = False
         seq = 0
         rate = MODEL_RATE  # the session's audio; Voice Live's session.update may change it
+        decoder: PulseDecoder | None = None
         with contextlib.suppress(ConnectionClosed):
             await ws.send(_SESSION_CREATED)
             async for message in ws:
+                received = time.monotonic()
                 text = message if isinstance(message, str) else message.decode()
-                nbytes = appended_bytes(text)
-                if nbytes is not None:
-                    stats.appends += 1
-                    stats.audio_bytes_in += nbytes
-                    if not speaking:
-                        speaking = True
-                        await ws.send(_event("response.created", response=_response(response_id)))
-                    seq += 1
-                    stats.deltas += 1
-                    await ws.send(self._replies.delta(head, seq, nbytes, rate))
+                audio = appended_audio(text)
+                if audio is None:
+                    rate = await self._control(ws, text, response_id) or rate
                     continue
-                rate = await self._control(ws, text, response_id) or rate
+                stats.appends += 1
+                if not speaking:
+                    speaking = True
+                    await ws.send(_event("response.created", response=_response(response_id)))
+                seq += 1
+                stats.deltas += 1
+                sent = time.monotonic()
+                await ws.send(f'{{"event_id":"ev_{seq}",{head}"delta":"{audio}"}}')
+                # Decoded after the reply went out, so the markers cost the reply nothing.
+                pcm = base64.b64decode(audio)
+                stats.audio_bytes_in += len(pcm)
+                if decoder is None:
+                    decoder = PulseDecoder(rate)
+                for code, number, (heard, said) in decoder.feed(pcm, (received, sent)):
+                    self.marks.extend((code, number, heard, said))
 
     async def _control(self, ws: ServerConnection, text: str, response_id: str) -> int | None:
         """Answer one control event; the session's new audio rate, if it set one."""
@@ -198,14 +195,21 @@ async def running_fake(
         yield RunningFake(server, fake)
 
 
-async def _serve_forever(host: str, port: int, dialect: Dialect) -> FakeStats:
+async def _serve_forever(
+    host: str, port: int, dialect: Dialect, marks_path: Path | None
+) -> FakeStats:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set_result, None)
     async with running_fake(host, port, dialect) as running:
+        if marks_path is not None:
+            dump = functools.partial(write_marks, marks_path, running.fake.marks, 4)
+            loop.add_signal_handler(signal.SIGUSR1, dump)
         print(f"fake realtime listening on http://{host}:{running.port}/v1", flush=True)
         await stop
+        if marks_path is not None:
+            write_marks(marks_path, running.fake.marks, 4)
         return running.fake.stats
 
 
@@ -215,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--dialect", choices=("ga", "voice-live"), default="ga")
+    parser.add_argument("--marks", type=Path, help="write the markers seen here (SIGUSR1, exit)")
     args = parser.parse_args(argv)
-    stats = uvloop.run(_serve_forever(args.host, args.port, args.dialect))
+    stats = uvloop.run(_serve_forever(args.host, args.port, args.dialect, args.marks))
     print(
         f"connections {stats.connections}, appends {stats.appends}, deltas {stats.deltas}, "
         f"caller audio {stats.audio_bytes_in / (MODEL_RATE * 2):.1f} s",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from bench.acs_frames import Markers
+
 
 @dataclass(frozen=True, slots=True)
 class LoadConfig:
@@ -29,6 +31,8 @@ class LoadConfig:
     # Helper processes on the load generator's cores (the fake Realtime service): their CPU
     # is reported and not counted as other load.
     helper_pids: tuple[int, ...] = ()
+    # "audio": markers in the audio (bench.audio_markers), for paths that resample.
+    markers: Markers = "bytes"
 
     def __post_init__(self) -> None:
         if self.calls < 1:

@@ -10,6 +10,7 @@ import numpy as np
 
 from bench.call_stream import WorkerResult
 from bench.load_config import LoadConfig
+from bench.marker_latency import MarkerLatency
 from bench.procstat import ProcSample
 
 # The sender kept its 20 ms schedule when 99 % of sends left within a quarter frame of their
@@ -106,6 +107,10 @@ class LoadReport:
     # The service's own measure of what it adds (bench.bridge_metrics): direction -> [p50 ms,
     # p99 ms, samples], over the whole run.
     bridge_latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    # Measured outside the service from the markers (bench.marker_latency): direction ("in",
+    # "out", "round") -> [p50 ms, p99 ms, samples], over the measured window; and the counts.
+    external_ms: dict[str, list[float]] = field(default_factory=dict)
+    marks: dict[str, int] = field(default_factory=dict)
 
     @property
     def audio_started_late(self) -> bool:
@@ -156,6 +161,7 @@ class LoadReport:
             and not self.closed_early
             and self.misrouted == 0
             and self.corrupt == 0
+            and not self.marks.get("misrouted")
             and self.frames_sent > 0
             and timely
         )
@@ -201,6 +207,13 @@ class LoadReport:
             f"{self.sends_frame_late} sends a frame late; "
             f"load generator CPU {self.loadgen_cpu_pct:.0f} % of its busiest core",
         ]
+        if self.external_ms or self.marks:
+            measured = ", ".join(
+                f"{direction} p50 {p50:.2f} / p99 {p99:.2f} ms ({count:.0f})"
+                for direction, (p50, p99, count) in self.external_ms.items()
+            )
+            counts = ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in self.marks.items())
+            lines.append(f"markers        {measured or 'none measured'}; {counts}")
         for direction, (p50, p99, count) in sorted(self.bridge_latency_ms.items()):
             lines.append(
                 f"bridge {direction:<7} p50 {p50:.2f} ms, p99 {p99:.2f} ms ({count:.0f} samples, "
@@ -269,8 +282,16 @@ def build_report(
     server: ServerSamples | None,
     loadgen_cores_other_pct: float = 0.0,
     helper_cpu_pct: float = 0.0,
+    external: MarkerLatency | None = None,
 ) -> LoadReport:
     """Merge the workers' results with the server's /proc readings over the window."""
+    external_ms: dict[str, list[float]] = {}
+    marks: dict[str, int] = {}
+    if external is not None:
+        for direction, samples in external.samples_ms.items():
+            p50, p99 = np.percentile(samples, [50, 99])
+            external_ms[direction] = [round(float(p50), 3), round(float(p99), 3), samples.size]
+        marks = {**external.counts, "garbled": sum(r.marks_garbled for r in results)}
     sent = sum(r.frames_sent for r in results)
     lateness = b"".join(r.lateness_ms for r in results)
     echoed = sum(r.frames_echoed for r in results)
@@ -332,4 +353,6 @@ def build_report(
         first_audio_ms=Percentiles.of(b"".join(r.first_audio_ms for r in results)),
         helper_cpu_pct=helper_cpu_pct,
         warmup_s=config.warmup_s,
+        external_ms=external_ms,
+        marks=marks,
     )

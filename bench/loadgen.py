@@ -16,15 +16,19 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+
+import numpy as np
 
 from bench import procstat
 from bench.call_stream import WorkerResult
 from bench.load_config import LoadConfig
 from bench.load_report import LoadReport, ServerSamples, build_report
 from bench.load_worker import worker_main
+from bench.marker_latency import marker_latency
 
 _START_LEAD_S = 0.3  # between "all connected" and the first frame, so every worker is waiting
 _RESULT_GRACE_S = 30.0
@@ -34,8 +38,13 @@ class LoadGenError(RuntimeError):
     """A worker process failed or stopped answering."""
 
 
-def run_load(config: LoadConfig) -> LoadReport:
-    """Play the calls, block until they end, and return what was measured."""
+def run_load(
+    config: LoadConfig, fake_marks: Callable[[], np.ndarray | None] | None = None
+) -> LoadReport:
+    """Play the calls, block until they end, and return what was measured.
+
+    `fake_marks` gives the markers the fake behind the service saw, once the calls are over
+    (bench.marker_latency); without it only the round trip is measured from the markers."""
     ctx = multiprocessing.get_context("spawn")
     idle = procstat.sample(config.server_pid) if config.server_pid is not None else None
     workers: list[tuple[BaseProcess, Connection]] = []
@@ -74,6 +83,15 @@ def run_load(config: LoadConfig) -> LoadReport:
                 process.kill()
                 process.join()
             conn.close()
+    sends = np.frombuffer(b"".join(r.mark_sends for r in results))
+    receipts = np.frombuffer(b"".join(r.mark_receipts for r in results))
+    external = marker_latency(
+        sends,
+        receipts,
+        fake_marks() if fake_marks is not None else None,
+        audio=config.markers == "audio",
+        calls=config.calls,
+    )
     return build_report(
         config,
         results,
@@ -82,6 +100,7 @@ def run_load(config: LoadConfig) -> LoadReport:
         probe.server_samples(idle),
         probe.loadgen_cores_other_pct(config.seconds),
         probe.helper_cpu_pct(config.seconds),
+        external,
     )
 
 

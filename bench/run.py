@@ -31,6 +31,7 @@ from bench.bridge_metrics import bridge_latency_ms
 from bench.load_config import LoadConfig
 from bench.load_report import LoadReport
 from bench.loadgen import run_load
+from bench.marker_latency import fake_marks_reader
 from bench.servers import (
     SERVERS,
     RunningServer,
@@ -38,6 +39,7 @@ from bench.servers import (
     fake_realtime_env,
     fake_realtime_for,
     running_server,
+    writes_marks,
 )
 from bench.tables import (
     Run,
@@ -117,6 +119,9 @@ def _run(
                 ("realtime", "floor"),
                 ("realtime", "realtime-baseline"),
                 ("voicelive", "realtime"),
+                ("voicelive", "service"),
+                ("websocket", "service"),
+                ("pipecat-echo", "service"),
             )
             if _ratio(medians, a, b) is not None
         }
@@ -150,13 +155,17 @@ def _measure(spec: ServerSpec, calls: int, args: argparse.Namespace, out_dir: Pa
     with contextlib.ExitStack() as stack:
         env = _env(args.service_env, spec)
         helpers: tuple[int, ...] = ()
+        fake_marks = None
         if spec.fake_realtime:
             fake_log = out_dir / f"{spec.name}-{calls}.fake-realtime.log"
+            marks = out_dir / f"{spec.name}-{calls}.marks.npy" if writes_marks(spec) else None
             fake = stack.enter_context(
-                running_server(fake_realtime_for(spec), None, fake_log, cpus=args.fake_cpus)
+                running_server(fake_realtime_for(spec, marks), None, fake_log, cpus=args.fake_cpus)
             )
             env = {**fake_realtime_env(spec, fake.port), **env}
             helpers = (fake.pid,)
+            if marks is not None:
+                fake_marks = fake_marks_reader(fake.pid, marks)
         server = stack.enter_context(running_server(spec, args.server_core, log, env))
         time.sleep(_SETTLE_S)
         config = LoadConfig(
@@ -171,9 +180,10 @@ def _measure(spec: ServerSpec, calls: int, args: argparse.Namespace, out_dir: Pa
             server_cpu=server.core,
             expect=spec.expect,
             helper_pids=helpers,
+            markers=spec.markers,
         )
         profiler = _start_profiler(args, server, out_dir, calls)
-        report = run_load(config)
+        report = run_load(config, fake_marks)
         report = dataclasses.replace(report, bridge_latency_ms=bridge_latency_ms(server.port))
         if profiler is not None:
             profiler.wait()
@@ -260,7 +270,8 @@ def _document(args: argparse.Namespace, runs: list[Run], summary: dict[str, Any]
         "args": {k: _jsonable(v) for k, v in vars(args).items()},
         "machine": _machine(),
         "summary": summary,
-        "runs": [{"server": r.server, **r.report.to_dict()} for r in runs],
+        # "name": the report's own "server" (its /proc usage) would overwrite it.
+        "runs": [{"name": r.server, **r.report.to_dict()} for r in runs],
     }
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+from bench.acs_frames import Markers
+
 # The service's settings for the benchmark: the echo backend, no call limit in the way, an
 # unreachable ACS resource and a public origin (so that it does not start its embedded ACS
 # emulator), no ACS token check (the load generator cannot pass it), WARNING logs. Everything
@@ -60,6 +62,15 @@ PIPECAT_CASCADE_ENV: Final = {
     "MEDIA_AUDIO_FORMAT": "pcm16KMono",
     "OPENAI_API_KEY": "bench-key",
 }
+# The websocket backend on the same call, relaying to bench.fake_downstream (BACKEND_WS_URL set
+# per run), with a bearer token on the handshake as a deployment would have.
+BENCH_WS_TOKEN: Final = "bench-token"  # noqa: S105 (a fake downstream on loopback)
+WEBSOCKET_ENV: Final = {
+    **{k: v for k, v in SERVICE_ENV.items() if k != "ECHO_DELAY_MS"},
+    "MEDIA_BACKEND": "websocket",
+    "MEDIA_AUDIO_FORMAT": "pcm16KMono",
+    "BACKEND_WS_AUTH_TOKEN": BENCH_WS_TOKEN,
+}
 # Only these are inherited, so no ACS_*, REDIS_URL or OPENAI_* of the caller's shell leaks in.
 _INHERITED_ENV: Final = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH")
 _READY_TIMEOUT_S = 30.0
@@ -78,10 +89,12 @@ class ServerSpec:
     python: str | None = None  # the interpreter (None: this one); the baseline has its own
     # needs bench.fake_realtime running in this dialect (at OPENAI_BASE_URL for "ga", at
     # AZURE_VOICELIVE_ENDPOINT for "voice-live")
-    # ("openai-http": bench.fake_openai, at OPENAI_BASE_URL)
-    fake_realtime: Literal["ga", "voice-live", "openai-http"] | None = None
+    # ("openai-http": bench.fake_openai, at OPENAI_BASE_URL; "downstream": bench.fake_downstream
+    # at BACKEND_WS_URL)
+    fake_realtime: Literal["ga", "voice-live", "openai-http", "downstream"] | None = None
     baseline: bool = False  # runs the `--baseline-rev` revision
     expect: Literal["echo", "audio", "listen"] = "echo"  # what the load generator gets back
+    markers: Markers = "bytes"  # "audio" where the service resamples or the audio is a model's
 
     def command(self, port: int) -> list[str]:
         """The command line, without pinning."""
@@ -95,7 +108,14 @@ SERVICE = ServerSpec("service", "app.cli", _SERVE, SERVICE_ENV, app=True)
 # The service of another git revision (bench.baseline sets `python` to its own venv's).
 BASELINE = ServerSpec("baseline", "app.cli", _SERVE, SERVICE_ENV, app=True, baseline=True)
 REALTIME = ServerSpec(
-    "realtime", "app.cli", _SERVE, REALTIME_ENV, app=True, fake_realtime="ga", expect="audio"
+    "realtime",
+    "app.cli",
+    _SERVE,
+    REALTIME_ENV,
+    app=True,
+    fake_realtime="ga",
+    expect="audio",
+    markers="audio",
 )
 # The Realtime path of the `--baseline-rev` revision, for before/after figures.
 REALTIME_BASELINE = dataclasses.replace(REALTIME, name="realtime-baseline", baseline=True)
@@ -107,6 +127,10 @@ VOICELIVE = ServerSpec(
     app=True,
     fake_realtime="voice-live",
     expect="audio",
+    markers="audio",
+)
+WEBSOCKET = ServerSpec(
+    "websocket", "app.cli", _SERVE, WEBSOCKET_ENV, app=True, fake_realtime="downstream"
 )
 PIPECAT_ECHO = ServerSpec("pipecat-echo", "app.cli", _SERVE, PIPECAT_ECHO_ENV, app=True)
 # The caller's tone is no speech to Silero: the cascade listens (VAD on every frame), no turns.
@@ -123,20 +147,36 @@ FLOOR = ServerSpec("floor", "bench.floor_server", _HOST_PORT)
 FASTAPI_RELAY = ServerSpec("fastapi", "bench.fastapi_relay", _HOST_PORT)
 FAKE_REALTIME = ServerSpec("fake-realtime", "bench.fake_realtime", _HOST_PORT)
 FAKE_OPENAI = ServerSpec("fake-openai", "bench.fake_openai", _HOST_PORT)
+FAKE_DOWNSTREAM = ServerSpec(
+    "fake-downstream", "bench.fake_downstream", (*_HOST_PORT, "--token", BENCH_WS_TOKEN)
+)
 
 
-def fake_realtime_for(spec: ServerSpec) -> ServerSpec:
-    """The bench.fake_realtime that `spec` needs, in its dialect."""
+def fake_realtime_for(spec: ServerSpec, marks: Path | None = None) -> ServerSpec:
+    """The fake that `spec` needs (bench.fake_realtime in its dialect, bench.fake_openai or
+    bench.fake_downstream); with `marks`, the file it writes the markers it saw to."""
     if spec.fake_realtime == "openai-http":
         return FAKE_OPENAI
-    dialect = spec.fake_realtime or "ga"
-    return dataclasses.replace(FAKE_REALTIME, args=(*FAKE_REALTIME.args, "--dialect", dialect))
+    if spec.fake_realtime == "downstream":
+        fake, args = FAKE_DOWNSTREAM, FAKE_DOWNSTREAM.args
+    else:
+        fake, args = FAKE_REALTIME, (*FAKE_REALTIME.args, "--dialect", spec.fake_realtime or "ga")
+    if marks is not None:
+        args = (*args, "--marks", str(marks))
+    return dataclasses.replace(fake, args=args)
+
+
+def writes_marks(spec: ServerSpec) -> bool:
+    """Whether `spec`'s fake times the markers (all but bench.fake_openai)."""
+    return spec.fake_realtime not in (None, "openai-http")
 
 
 def fake_realtime_env(spec: ServerSpec, port: int) -> dict[str, str]:
     """The settings that point `spec`'s backend at a fake on `port`."""
     if spec.fake_realtime == "voice-live":
         return {"AZURE_VOICELIVE_ENDPOINT": f"http://127.0.0.1:{port}"}
+    if spec.fake_realtime == "downstream":
+        return {"BACKEND_WS_URL": f"ws://127.0.0.1:{port}/agent"}
     return {"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}
 
 
@@ -150,6 +190,7 @@ SERVERS: Final = {
         REALTIME,
         REALTIME_BASELINE,
         VOICELIVE,
+        WEBSOCKET,
         PIPECAT_ECHO,
         PIPECAT_CASCADE,
     )

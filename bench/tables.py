@@ -95,27 +95,49 @@ def medians_table(runs: Sequence[Run], medians: dict[str, float | None]) -> str:
 
 
 def latency_table(runs: Sequence[Run]) -> str:
-    """Per server, medians over its runs: first outbound audio after a call's first frame
-    (audio runs), and what the service measured itself adding each way (bench.bridge_metrics)."""
+    """Per server, medians over its runs: latency each way measured outside the service from
+    the markers (bench.marker_latency), what the service measured itself adding
+    (bench.bridge_metrics), and each call's first audio back after its first frame."""
     header = (
-        "| server | runs | first audio p50 ms | bridge in p50 / p99 ms | "
-        "bridge out p50 / p99 ms |\n|---|---:|---:|---:|---:|"
+        "| server | runs | in p50 / p99 ms | out p50 / p99 ms | round trip p50 / p99 ms | "
+        "self-reported in p50 / p99 ms | self-reported out p50 / p99 ms | "
+        "first audio p50 / p99 ms | markers back / sent |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     rows = [header]
     for name in dict.fromkeys(run.server for run in runs):
         reports = [run.report for run in runs if run.server == name]
-        first = [rep.first_audio_ms.p50 for rep in reports if rep.first_audio_ms.count]
-        cells = [_num(statistics.median(first)) if first else "-"]
-        for direction in ("in", "out"):
-            measured = [m for m in (rep.bridge_latency_ms.get(direction) for rep in reports) if m]
-            cells.append(
-                f"{statistics.median(m[0] for m in measured):.2f} / "
-                f"{statistics.median(m[1] for m in measured):.2f}"
-                if measured
-                else "-"
-            )
+        cells = [_median_pair([rep.external_ms.get(d) for rep in reports]) for d in _DIRECTIONS]
+        cells += [_median_pair([rep.bridge_latency_ms.get(d) for rep in reports]) for d in _SELF]
+        firsts = [rep.first_audio_ms for rep in reports if rep.first_audio_ms.count]
+        cells.append(
+            f"{statistics.median(f.p50 for f in firsts):.1f} / "
+            f"{statistics.median(f.p99 for f in firsts):.1f}"
+            if firsts
+            else "-"
+        )
+        cells.append(
+            " ".join(f"{r.marks.get('back', 0)}/{r.marks.get('sent', 0)}" for r in reports)
+            if any(r.marks for r in reports)
+            else "-"
+        )
         rows.append(f"| {name} | {len(reports)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+_DIRECTIONS = ("in", "out", "round")
+_SELF = ("in", "out")
+
+
+def _median_pair(measured: Sequence[list[float] | None]) -> str:
+    """ "p50 / p99" as the medians over runs of [p50, p99, ...] lists; "-" when none."""
+    values = [m for m in measured if m]
+    if not values:
+        return "-"
+    return (
+        f"{statistics.median(m[0] for m in values):.2f} / "
+        f"{statistics.median(m[1] for m in values):.2f}"
+    )
 
 
 def median_cpu_us_per_frame(runs: Sequence[Run], server: str) -> float | None:

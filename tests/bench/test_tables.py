@@ -71,12 +71,19 @@ def test_summary_gives_medians_and_ratios_to_floor_baseline_and_service() -> Non
     assert "| realtime | 2 | 140.0 | 135.0 - 145.0 | 2.67x | 2.24x | 2.95x |" in table
 
 
-def test_latency_table_gives_each_servers_own_first_audio_and_bridge_latency() -> None:
-    realtime = _report(0.27, "audio")
-    measured = dataclasses.replace(realtime, bridge_latency_ms={"in": [0.4, 3.0, 900.0]})
-    table = latency_table([Run("echo", _report(0.1)), Run("realtime", measured)])
-    assert "| echo | 1 | - | - | - |" in table  # no audio of its own, no histograms
-    assert "| realtime | 1 | 310.0 | 0.40 / 3.00 | - |" in table
+def test_latency_table_gives_each_servers_markers_histograms_and_first_audio() -> None:
+    realtime = dataclasses.replace(
+        _report(0.27, "audio"),
+        bridge_latency_ms={"in": [0.4, 3.0, 900.0]},
+        external_ms={"in": [38.0, 42.5, 500], "out": [30.0, 50.0, 500], "round": [70, 90, 500]},
+        marks={"sent": 500, "back": 500},
+    )
+    table = latency_table([Run("echo", _report(0.1)), Run("realtime", realtime)])
+    assert "| echo | 1 | - | - | - | - | - | - | - |" in table  # nothing measured
+    assert (
+        "| realtime | 1 | 38.00 / 42.50 | 30.00 / 50.00 | 70.00 / 90.00 | 0.40 / 3.00 | - | "
+        "310.0 / 319.8 | 500/500 |"
+    ) in table
 
 
 def test_bridge_quantiles_interpolate_within_buckets_like_prometheus() -> None:
