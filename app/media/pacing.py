@@ -67,6 +67,7 @@ class OutboundPacer:
         self._partial_playback: Playback | None = None
         self._partial_at = 0.0  # when audio was last added to the partial frame
         self._flush_check: asyncio.TimerHandle | None = None
+        self._timed_wait = False  # the task sleeps until the next queued frame is due
         self._playbacks: OrderedDict[str, Playback] = OrderedDict()
         self._anonymous = Playback()
         self._stop_pending = False
@@ -217,8 +218,13 @@ class OutboundPacer:
                 frame = self._take_due(now)
                 if frame is None:
                     assert self._next_play_at is not None
-                    # Re-check when woken: a StopAudio may have arrived meanwhile.
-                    await self._wait(self._next_play_at - self._lead_s - now)
+                    # Re-check when woken: a StopAudio may have arrived meanwhile. More audio
+                    # queued behind the frame waited for changes nothing: it does not wake us.
+                    self._timed_wait = True
+                    try:
+                        await self._wait(self._next_play_at - self._lead_s - now)
+                    finally:
+                        self._timed_wait = False
                     continue
                 await self._send_from_task(send, frame)
         finally:
@@ -264,7 +270,7 @@ class OutboundPacer:
                 frame = self._take_due(clock())
                 if frame is None or not self._send_direct(send, frame):
                     break
-        if self._frames or self._stop_pending or self._busy():
+        if (self._frames and not self._timed_wait) or self._stop_pending or self._busy():
             self._wakeup.set()
 
     def _busy(self) -> bool:

@@ -287,3 +287,27 @@ async def test_resampled_audio_streams_without_padding_and_without_waking_the_ta
     assert b"".join(frames[:20]) == (chunk * 20)[: 640 * 20]
     assert frames[20:] == [b"\x01\x00" * 200 + bytes(240)]  # 400 bytes left, then silence
     assert wakeups.sets <= 3  # not once per chunk
+
+
+async def test_audio_queued_behind_a_frame_the_task_waits_for_does_not_wake_it() -> None:
+    # A model sends faster than real time: its audio queues behind frames that are not due yet,
+    # and the pacer's task sleeps until the next one is; each new chunk must not wake it.
+    pacer = OutboundPacer(640, frame_ms=1000, lead_ms=0, clock=lambda: 100.0)
+    sink = Sink()
+    task = asyncio.create_task(pacer.run(sink))
+    await asyncio.sleep(0)
+    for index in range(3):
+        await pacer.play(_frame(index))
+    for _ in range(5):
+        await asyncio.sleep(0)  # the task goes to sleep until the third frame is due (2 s)
+    assert len(sink.sent) == 2  # the first plays now, the second within a frame of its time
+    wakeups = pacer._wakeup = _CountingEvent()
+    for index in range(3, 20):
+        await pacer.play(_frame(index))
+        await asyncio.sleep(0)
+    assert wakeups.sets == 0
+    assert pacer.queued_frames == 18
+    pacer.stop_audio()  # still heard at once
+    await asyncio.sleep(0)
+    await _stop(task)
+    assert sink.kinds[-1] == "StopAudio"
