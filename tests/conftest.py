@@ -256,8 +256,9 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """The test Redis: a private `redis-server` of this test run, on a free 127.0.0.1 port, in a
-    temporary directory, stopped at the end. Use it with `redis_prefix`."""
+    """The test Redis: a private `redis-server` of this test process (each xdist worker has its
+    own), on a free 127.0.0.1 port, in a temporary directory, stopped at the end. Use it with
+    `redis_prefix`."""
     with tempfile.TemporaryDirectory(prefix="acs-bridge-redis-") as directory:
         log_path = Path(directory) / "redis.log"
         for _ in range(5):  # another process may take the free port before redis-server binds it
