@@ -34,6 +34,15 @@ EVENTGRID_SECRET = "test-eventgrid-secret"
 CONTROL_API_KEY = "test-control-api-key"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests (browsers, the production install, the Pipecat cascade) each want a core
+    to themselves: under `./scripts/test`'s pytest-xdist (`--dist loadgroup`) they run one after
+    another on one worker, while the other workers share out the rest."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.xdist_group("slow"))
+
+
 def load_corpus(relative: str) -> Any:
     """A payload from tests/corpus (copied from Microsoft's examples in shared/corpus)."""
     return json.loads((CORPUS / relative).read_text(encoding="utf-8"))
