@@ -34,6 +34,15 @@ EVENTGRID_SECRET = "test-eventgrid-secret"
 CONTROL_API_KEY = "test-control-api-key"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests (browsers, the production install, the Pipecat cascade) each want a core
+    to themselves: under `./scripts/test`'s pytest-xdist (`--dist loadgroup`) they run one after
+    another on one worker, while the other workers share out the rest."""
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.xdist_group("slow"))
+
+
 def load_corpus(relative: str) -> Any:
     """A payload from tests/corpus (copied from Microsoft's examples in shared/corpus)."""
     return json.loads((CORPUS / relative).read_text(encoding="utf-8"))
@@ -135,13 +144,23 @@ def operator_headers(signer: TokenSigner) -> dict[str, str]:
     return {"X-API-Key": CONTROL_API_KEY, "Authorization": f"Bearer {signer.mint()}"}
 
 
+def listening_socket() -> socket.socket:
+    """`bind_socket()` with Nagle's algorithm off for every connection it accepts (Linux copies
+    TCP_NODELAY to them), as uvloop, which `acs-bridge serve` runs, has it. The suite's asyncio
+    loop turns it off only on sockets made with IPPROTO_TCP, so without this each request on a
+    kept-alive connection waits about 40 ms for the client's delayed ACK."""
+    sock = bind_socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 @pytest.fixture
 def start_app(emulator: AcsEmulator, signer: TokenSigner) -> AppFactory:
     """Start the app on a free port against the emulator; keyword args override settings."""
 
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[LiveApp]:
-        sock = bind_socket()
+        sock = listening_socket()
         settings = app_settings(sock.getsockname()[1], emulator, **overrides)
         app = create_app(settings)
         async with (
@@ -246,8 +265,9 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """The test Redis: a private `redis-server` of this test run, on a free 127.0.0.1 port, in a
-    temporary directory, stopped at the end. Use it with `redis_prefix`."""
+    """The test Redis: a private `redis-server` of this test process (each xdist worker has its
+    own), on a free 127.0.0.1 port, in a temporary directory, stopped at the end. Use it with
+    `redis_prefix`."""
     with tempfile.TemporaryDirectory(prefix="acs-bridge-redis-") as directory:
         log_path = Path(directory) / "redis.log"
         for _ in range(5):  # another process may take the free port before redis-server binds it

@@ -8,6 +8,9 @@ import re
 from app.emulator import AcsEmulator
 from tests.conftest import LiveApp, answered_call, call_state, media_client
 
+FRAMES_IN = 'acs_bridge_media_frames_total{direction="in"}'
+FRAMES_OUT = 'acs_bridge_media_frames_total{direction="out"}'
+
 
 def _value(text: str, metric: str) -> float:
     match = re.search(rf"^{re.escape(metric)} ([0-9.e+]+)$", text, re.MULTILINE)
@@ -19,12 +22,16 @@ async def test_metrics_follow_a_call(live_app: LiveApp, emulator: AcsEmulator) -
     await call_state(live_app, call_id, media_state="active")
     stream = media_client(emulator).streams[call_id]
     await stream.wait_for(lambda s: len(s.audio_received) >= 60, timeout=5)
-    await asyncio.sleep(1.2)  # media counters are flushed about once a second
-    during = (await live_app.client.get("/metrics")).text
+    during = ""
+    for _ in range(100):  # media counters are flushed about once a second
+        during = (await live_app.client.get("/metrics")).text
+        if min(_value(during, FRAMES_IN), _value(during, FRAMES_OUT)) >= 50:
+            break
+        await asyncio.sleep(0.05)
     assert _value(during, "acs_bridge_calls_active") == 1
     assert _value(during, "acs_bridge_media_sessions_active") == 1
-    assert _value(during, 'acs_bridge_media_frames_total{direction="in"}') >= 50
-    assert _value(during, 'acs_bridge_media_frames_total{direction="out"}') >= 50
+    assert _value(during, FRAMES_IN) >= 50
+    assert _value(during, FRAMES_OUT) >= 50
     assert 'route="/api/callbacks"' in during
 
     assert (await live_app.client.delete(f"/api/calls/{call_id}")).status_code == 202

@@ -124,7 +124,7 @@ async def test_a_stop_audio_empties_the_playback_buffer(phone_browser: Browser) 
         phone = c.page.locator("#phone")
         await c.heard_frequency(MICROPHONE_HZ)
         await c.page.wait_for_function(
-            "Number(document.getElementById('phone').dataset.bufferMs) > 0", timeout=5_000
+            "() => Number(document.getElementById('phone').dataset.bufferMs) > 0", timeout=5_000
         )
         async with httpx.AsyncClient(base_url=c.base_url, headers={"X-API-Key": KEY}) as api:
             response = await api.post(f"/api/calls/{call_id}/audio/stop")
@@ -229,7 +229,7 @@ async def test_the_transcript_grows_as_both_sides_speak(phone_browser: Browser) 
         await expect(lines.nth(1).locator(".badge")).to_have_text("interrupted")
         await expect(lines.nth(1).locator(".event-time")).to_have_text(re.compile(r"\d\d:\d\d"))
         await c.page.wait_for_function(
-            "Number(document.getElementById('phone').dataset.bufferMs) === 0", timeout=5_000
+            "() => Number(document.getElementById('phone').dataset.bufferMs) === 0", timeout=5_000
         )
         await c.page.screenshot(path=SCREENSHOT, full_page=True)
         assert c.errors == []
