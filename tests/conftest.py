@@ -144,23 +144,13 @@ def operator_headers(signer: TokenSigner) -> dict[str, str]:
     return {"X-API-Key": CONTROL_API_KEY, "Authorization": f"Bearer {signer.mint()}"}
 
 
-def listening_socket() -> socket.socket:
-    """`bind_socket()` with Nagle's algorithm off for every connection it accepts (Linux copies
-    TCP_NODELAY to them), as uvloop, which `acs-bridge serve` runs, has it. The suite's asyncio
-    loop turns it off only on sockets made with IPPROTO_TCP, so without this each request on a
-    kept-alive connection waits about 40 ms for the client's delayed ACK."""
-    sock = bind_socket()
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 @pytest.fixture
 def start_app(emulator: AcsEmulator, signer: TokenSigner) -> AppFactory:
     """Start the app on a free port against the emulator; keyword args override settings."""
 
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[LiveApp]:
-        sock = listening_socket()
+        sock = bind_socket()  # Nagle off for every connection, as uvloop has it
         settings = app_settings(sock.getsockname()[1], emulator, **overrides)
         app = create_app(settings)
         async with (
