@@ -16,4 +16,3 @@ def test_accepted_connections_send_small_writes_at_once() -> None:
             accepted, _ = listener.accept()
             with accepted:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-        assert client is not None
