@@ -12,7 +12,7 @@ def test_accepted_connections_send_small_writes_at_once() -> None:
     listener = bind_socket()
     with listener:
         listener.listen()
-        with socket.create_connection(listener.getsockname()[:2]) as client:
+        with socket.create_connection(listener.getsockname()[:2]):
             accepted, _ = listener.accept()
             with accepted:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
