@@ -8,7 +8,6 @@ timing belongs to bench/.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from pathlib import Path
 
@@ -16,38 +15,17 @@ import pytest
 from websockets.asyncio.client import connect
 
 from bench.fake_realtime import appended_audio, running_fake
-from bench.load_config import LoadConfig
-from bench.loadgen import run_load
-from bench.marker_latency import fake_marks_reader
 from bench.servers import (
     REALTIME,
     VOICELIVE,
     ServerSpec,
-    fake_realtime_env,
-    fake_realtime_for,
-    running_server,
 )
+from tests.bench.fake_runs import run_beside_fake
 
 
 @pytest.mark.parametrize("spec", [REALTIME, VOICELIVE], ids=lambda spec: spec.name)
 async def test_the_fake_models_audio_reaches_the_caller(tmp_path: Path, spec: ServerSpec) -> None:
-    marks = tmp_path / "marks.npy"
-    with running_server(fake_realtime_for(spec, marks), None, tmp_path / "fake.log") as fake:
-        env = fake_realtime_env(spec, fake.port)
-        with running_server(spec, None, tmp_path / "service.log", env) as server:
-            config = LoadConfig(
-                url=server.ws_url,
-                calls=2,
-                seconds=1.0,
-                warmup_s=0.5,
-                drain_s=1.0,  # a loaded machine may hold the last markers back
-                server_pid=server.pid,
-                expect="audio",
-                helper_pids=(fake.pid,),
-                markers=spec.markers,
-            )
-            reader = fake_marks_reader(fake.pid, marks)
-            report = await asyncio.to_thread(run_load, config, reader)
+    report = await run_beside_fake(spec, tmp_path, expect="audio", markers=spec.markers)
 
     assert report.calls_connected == 2
     assert not report.closed_early

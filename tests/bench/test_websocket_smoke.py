@@ -15,28 +15,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from bench.fake_downstream import running_downstream
-from bench.load_config import LoadConfig
-from bench.loadgen import run_load
-from bench.marker_latency import fake_marks_reader
-from bench.servers import WEBSOCKET, fake_realtime_env, fake_realtime_for, running_server
+from bench.servers import WEBSOCKET
+from tests.bench.fake_runs import run_beside_fake
 
 
 async def test_every_frame_is_timed_through_the_downstream_both_ways(tmp_path: Path) -> None:
-    marks = tmp_path / "marks.npy"
-    with running_server(fake_realtime_for(WEBSOCKET, marks), None, tmp_path / "fake.log") as fake:
-        env = fake_realtime_env(WEBSOCKET, fake.port)
-        with running_server(WEBSOCKET, None, tmp_path / "service.log", env) as server:
-            config = LoadConfig(
-                url=server.ws_url,
-                calls=2,
-                seconds=1.0,
-                warmup_s=0.5,
-                drain_s=1.0,  # a loaded machine may hold the last markers back
-                server_pid=server.pid,
-                helper_pids=(fake.pid,),
-            )
-            reader = fake_marks_reader(fake.pid, marks)
-            report = await asyncio.to_thread(run_load, config, reader)
+    report = await run_beside_fake(WEBSOCKET, tmp_path)
 
     assert report.calls_connected == 2
     assert report.frames_sent == report.frames_echoed == 2 * 50
