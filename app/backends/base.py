@@ -21,6 +21,7 @@ from app.seam import (
     MediaOutput,
     StreamFormat,
     TranscriptIn,
+    log_fields,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "MediaOutput",
     "StreamFormat",
     "TranscriptIn",
+    "log_fields",
 ]

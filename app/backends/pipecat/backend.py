@@ -34,6 +34,7 @@ from app.backends.base import (
     InboundEvent,
     MediaOutput,
     TranscriptIn,
+    log_fields,
 )
 from app.backends.pipecat.observer import CallObserver
 from app.backends.pipecat.tools import CallTools
@@ -174,8 +175,4 @@ class PipecatBackend:
             self._output.end(reason)
 
     def _log_extra(self) -> dict[str, str | None]:
-        call = self._call
-        return {
-            "call_connection_id": call.call_connection_id if call else None,
-            "correlation_id": call.correlation_id if call else None,
-        }
+        return log_fields(self._call)

@@ -25,7 +25,7 @@ from azure.cognitiveservices.speech import (
     SpeechSynthesizer,
 )
 from azure.core.credentials import AccessToken
-from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameProcessor, FrameProcessorSetup
 from pipecat.services.azure.stt import AzureSTTService
 from pipecat.services.azure.tts import AzureTTSService, sample_rate_to_output_format
 from pipecat.utils.types import assert_given
@@ -82,7 +82,28 @@ class SpeechAuthorization:
             use(authorization)
 
 
-class EntraAzureSTTService(AzureSTTService):
+class _RenewedToken(FrameProcessor):
+    """A service's token renewed from `setup` (`_keep_fresh`) until `cleanup`, in a task of the
+    processor's own; the service says where a renewed token goes (`use_token`)."""
+
+    _authorization: SpeechAuthorization
+    _refresher: asyncio.Task[None] | None = None
+
+    def use_token(self, authorization: str) -> None:
+        raise NotImplementedError
+
+    def _keep_fresh(self, expires_on: float) -> None:
+        renewal = self._authorization.keep_fresh(expires_on, self.use_token)
+        self._refresher = self.create_task(renewal, "speech-token")
+
+    async def cleanup(self) -> None:
+        if self._refresher is not None:
+            await self.cancel_task(self._refresher)
+            self._refresher = None
+        await super().cleanup()  # type: ignore[no-untyped-call]
+
+
+class EntraAzureSTTService(_RenewedToken, AzureSTTService):
     """Pipecat's AzureSTTService on an Entra token: its SpeechConfig, built in `__init__` from a
     key, is rebuilt from a token in `setup`, before Pipecat's `setup` builds the recognizer."""
 
@@ -90,7 +111,6 @@ class EntraAzureSTTService(AzureSTTService):
         super().__init__(api_key=NO_KEY, region=region, **kwargs)
         self._authorization = authorization
         self._entra_region = region
-        self._refresher: asyncio.Task[None] | None = None
 
     async def authorize(self) -> float:
         """A SpeechConfig from a fresh token (Pipecat's language, profanity and silence applied
@@ -114,18 +134,10 @@ class EntraAzureSTTService(AzureSTTService):
     async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
         expires_on = await self.authorize()
         await super().setup(setup)
-        self._refresher = self.create_task(
-            self._authorization.keep_fresh(expires_on, self.use_token), "speech-token"
-        )
-
-    async def cleanup(self) -> None:
-        if self._refresher is not None:
-            await self.cancel_task(self._refresher)
-            self._refresher = None
-        await super().cleanup()  # type: ignore[no-untyped-call]
+        self._keep_fresh(expires_on)
 
 
-class EntraAzureTTSService(AzureTTSService):
+class EntraAzureTTSService(_RenewedToken, AzureTTSService):
     """Pipecat's AzureTTSService on an Entra token. Pipecat builds its SpeechConfig (from a key)
     and its synthesizer in one `setup`: this `setup` builds the config from a token and then
     does what Pipecat's does after (pipecat-ai 1.14, AzureTTSService.setup)."""
@@ -134,7 +146,6 @@ class EntraAzureTTSService(AzureTTSService):
         super().__init__(api_key=NO_KEY, region=region, **kwargs)
         self._authorization = authorization
         self._entra_region = region
-        self._refresher: asyncio.Task[None] | None = None
 
     async def authorize(self) -> float:
         """The SpeechConfig from a fresh token; returns when the token expires."""
@@ -153,15 +164,7 @@ class EntraAzureTTSService(AzureTTSService):
         expires_on = await self.authorize()
         await super(AzureTTSService, self).setup(setup)  # TTSService's: sets the sample rate
         self._synthesizer_from_config()
-        self._refresher = self.create_task(
-            self._authorization.keep_fresh(expires_on, self.use_token), "speech-token"
-        )
-
-    async def cleanup(self) -> None:
-        if self._refresher is not None:
-            await self.cancel_task(self._refresher)
-            self._refresher = None
-        await super().cleanup()  # type: ignore[no-untyped-call]
+        self._keep_fresh(expires_on)
 
     def _synthesizer_from_config(self) -> None:
         """Pipecat's AzureTTSService.setup after its SpeechConfig is built, unchanged."""

@@ -31,6 +31,7 @@ from app.backends.base import (
     InboundEvent,
     MediaOutput,
     TranscriptIn,
+    log_fields,
 )
 from app.backends.realtime.conversation import Conversation
 from app.backends.realtime.errors import (
@@ -327,11 +328,7 @@ class RealtimeBackend:
             self._output.end(reason)
 
     def _log_extra(self) -> dict[str, str | None]:
-        call = self._call
-        return {
-            "call_connection_id": call.call_connection_id if call else None,
-            "correlation_id": call.correlation_id if call else None,
-        }
+        return log_fields(self._call)
 
 
 async def _discard(connection: RealtimeSocket) -> None:
