@@ -4,11 +4,9 @@ exits 0. `acs-bridge serve` as users run it, on the embedded emulator."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,48 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.server import bind_socket
+from tests.served import served
 
 DRAIN_S = 1.5
 
 
 @pytest.fixture
 def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    sock = bind_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACS_", "MEDIA_", "PUBLIC_"))}
-    env.update(
-        PYTHONPATH=str(Path(__file__).parents[1]),
-        PORT=str(port),
-        HOST="127.0.0.1",
-        SHUTDOWN_DRAIN_S=str(DRAIN_S),
-        RECORDINGS_DIR=str(tmp_path / "rec"),
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        yield process, base_url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    with served(tmp_path, SHUTDOWN_DRAIN_S=str(DRAIN_S)) as running:
+        yield running
 
 
 def test_sigterm_drains_running_calls_then_ends_them_through_the_app(
